@@ -1,0 +1,63 @@
+"""Conform: bronze → silver. One model per file; this module only wires them in order.
+
+The registry dimension goes first: facts check that their enterprise exists and that events
+do not precede its founding.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+
+from pyspark.sql import SparkSession
+
+from pipelines.conform import (
+    dim_enterprise,
+    fct_annual_report,
+    fct_complaint,
+    fct_inspection,
+    fct_list_entry,
+    fct_penalty,
+)
+from pipelines.conform._common import ConformCounts, FactModel, conform_fact, log_counts
+from quality.rules import REGIONS_CSV
+from warehouse import tables
+from warehouse.settings import Settings, get_settings
+
+FACT_MODELS: tuple[FactModel, ...] = (
+    fct_annual_report.MODEL,
+    fct_penalty.MODEL,
+    fct_list_entry.ABNORMAL,
+    fct_list_entry.SERIOUS,
+    fct_inspection.MODEL,
+    fct_complaint.MODEL,
+)
+
+
+def region_reference() -> list[dict[str, str]]:
+    """The GB/T 2260 reference rows kept in the repository."""
+    with REGIONS_CSV.open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def load_dim_region(spark: SparkSession, settings: Settings) -> None:
+    """Publish the region reference as silver.dim_region (overwritten; it is small)."""
+    tables.ensure(spark, tables.DIM_REGION, settings)
+    df = spark.createDataFrame(region_reference(), tables.DIM_REGION.schema)
+    current = tables.read(spark, tables.DIM_REGION, settings)
+    if current.exceptAll(df).isEmpty() and df.exceptAll(current).isEmpty():
+        return  # unchanged: keep the table version as it is
+    df.write.format("delta").mode("overwrite").save(tables.DIM_REGION.path(settings))
+
+
+def conform_day(
+    spark: SparkSession, run_date: date, settings: Settings | None = None
+) -> list[ConformCounts]:
+    """Conform everything landed for ``run_date`` into silver; return per-model counts."""
+    s = settings or get_settings()
+    load_dim_region(spark, s)
+    codes = [r["region_code"] for r in region_reference()]
+    counts = [dim_enterprise.conform(spark, run_date, s, codes)]
+    counts += [conform_fact(spark, m, run_date, s) for m in FACT_MODELS]
+    log_counts(spark, run_date, counts, s)
+    return counts

@@ -1,0 +1,152 @@
+"""silver.dim_enterprise: the enterprise dimension as slowly-changing type 2.
+
+Each registry row is one version of an enterprise, effective from its 核准日期 (``changed_on``).
+Versions that arrive late or are corrected re-order that enterprise's history, so the history of
+every enterprise touched by a run is rebuilt from its stored versions plus the new ones, and
+merged back on (uscc, valid_from).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from pipelines.conform._common import (
+    DELIVERY_ORDER,
+    ConformCounts,
+    later_delivery,
+    latest_per_key,
+    quarantine,
+    raw,
+    run_bronze,
+    silver_hash,
+    split_by_rules,
+    with_raw,
+)
+from pipelines.normalise import clean_code, clean_text, parse_amount_yuan, parse_date, token
+from quality import rules as R
+from warehouse import tables
+from warehouse.settings import Settings
+
+SOURCE = "registry"
+TARGET = tables.DIM_ENTERPRISE
+# What makes a version: everything but its validity interval and lineage.
+VERSION_COLUMNS = [
+    "uscc",
+    "name",
+    "ent_type",
+    "reg_capital_yuan",
+    "founded_on",
+    "region_code",
+    "industry",
+    "status",
+    "closed_on",
+    "legal_rep_token",
+    "address",
+    "address_token",
+    "valid_from",
+]
+
+
+def stage(rows: DataFrame, key: str) -> DataFrame:
+    """Typed registry versions; legal representative and phone reduced to tokens."""
+    uscc = clean_code(raw("uscc"))
+    founded = parse_date(raw("founded_on"))
+    address = clean_text(raw("address"))
+    # The ID number identifies a person; the name alone does not (namesakes are common).
+    person = F.coalesce(clean_code(raw("legal_rep_id")), clean_text(raw("legal_rep")))
+    return rows.select(
+        "*",
+        uscc.alias("uscc"),
+        clean_text(raw("name")).alias("name"),
+        clean_text(raw("ent_type")).alias("ent_type"),
+        parse_amount_yuan(raw("reg_capital")).alias("reg_capital_yuan"),
+        founded.alias("founded_on"),
+        founded.alias("_founded_on"),
+        clean_code(raw("region_code")).alias("region_code"),
+        F.substring(uscc, 3, 6).alias("uscc_region"),
+        clean_code(raw("industry")).alias("industry"),
+        clean_text(raw("status")).alias("status"),
+        parse_date(raw("closed_on")).alias("closed_on"),
+        token(person, key).alias("legal_rep_token"),
+        address.alias("address"),
+        token(F.regexp_replace(address, r"\s+", ""), key).alias("address_token"),
+        parse_date(raw("changed_on")).alias("changed_on"),
+    ).withColumn("valid_from", F.col("changed_on"))
+
+
+def rules(region_codes: list[str]) -> list[R.RowRule]:
+    codes = F.array(*(F.lit(c) for c in region_codes))
+    return [
+        R.required("uscc"),
+        R.valid_uscc(),
+        R.known_region("region_code", codes),
+        R.known_region("uscc_region", codes),
+        R.parseable_date("founded_on"),
+        R.parseable_date("changed_on"),
+        R.parseable_date("closed_on"),
+        R.required("changed_on"),
+        R.parseable_number("reg_capital_yuan", "reg_capital"),
+        R.non_negative("reg_capital_yuan"),
+        R.not_future("changed_on"),
+        R.not_future("founded_on"),
+        R.not_before_founding("changed_on"),
+    ]
+
+
+def rebuild_history(versions: DataFrame) -> DataFrame:
+    """valid_to = next version's valid_from; the last version is current."""
+    w = Window.partitionBy("uscc").orderBy("valid_from")
+    return versions.withColumn("valid_to", F.lead("valid_from").over(w)).withColumn(
+        "is_current", F.col("valid_to").isNull()
+    )
+
+
+def conform(
+    spark: SparkSession, run_date: date, settings: Settings, region_codes: list[str]
+) -> ConformCounts:
+    """Registry rows of ``run_date`` → checked versions → SCD2 history merged into silver."""
+    staged = stage(
+        with_raw(run_bronze(spark, SOURCE, run_date, settings), SOURCE), settings.resolved_pii_key()
+    )
+    the_rules = rules(region_codes)
+    good, bad = split_by_rules(staged, the_rules)
+    checked = good.unionByName(bad).cache()
+    try:
+        good = checked.where(F.col("_first").isNull())
+        bad = checked.where(F.col("_first").isNotNull())
+        quarantine(spark, bad, the_rules, SOURCE, run_date, settings)
+        keep = (
+            VERSION_COLUMNS
+            + [c for c in DELIVERY_ORDER if c not in VERSION_COLUMNS]
+            + ["_batch_id", "_ingested_at"]
+        )
+        new = latest_per_key(good.select(*keep), ("uscc", "valid_from"))
+        dim = tables.read(spark, TARGET, settings)
+        stored = dim.join(new.select("uscc").distinct(), "uscc", "left_semi").select(*keep)
+        # A stored version is replaced only by a later delivery of the same (uscc, valid_from).
+        versions = latest_per_key(stored.unionByName(new), ("uscc", "valid_from"))
+        history = rebuild_history(versions).withColumn("_record_hash", silver_hash(VERSION_COLUMNS))
+        (
+            tables.delta(spark, TARGET, settings)
+            .alias("t")
+            .merge(
+                history.select(*TARGET.columns).alias("s"),
+                "t.uscc = s.uscc AND t.valid_from = s.valid_from",
+            )
+            .whenMatchedUpdateAll(
+                condition=(
+                    f"(t._record_hash <> s._record_hash AND {later_delivery()}) "
+                    "OR NOT (t.valid_to <=> s.valid_to) OR t.is_current <> s.is_current"
+                )
+            )
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+        n_in, n_bad, n_good = checked.count(), bad.count(), good.count()
+        n_rows = good.select("uscc", "valid_from").distinct().count()
+    finally:
+        checked.unpersist()
+    return ConformCounts(SOURCE, TARGET.qualified, n_in, n_bad, n_good - n_rows, n_rows)

@@ -1,0 +1,45 @@
+"""silver.fct_penalty: administrative penalties (行政处罚), amounts in yuan."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+
+from pipelines.conform._common import FactModel, raw
+from pipelines.normalise import clean_code, clean_text, parse_amount_yuan, parse_date
+from quality import rules as R
+from warehouse import tables
+
+
+def stage(rows: DataFrame, key: str) -> DataFrame:
+    """Typed penalty rows; raw text kept for the rules."""
+    return rows.select(
+        "*",
+        clean_code(raw("case_no")).alias("case_no"),
+        clean_code(raw("uscc")).alias("uscc"),
+        parse_date(raw("decided_on")).alias("decided_on"),
+        clean_text(raw("category")).alias("category"),
+        parse_amount_yuan(raw("amount")).alias("amount_yuan"),
+        clean_text(raw("authority")).alias("authority"),
+        parse_date(raw("reported_on")).alias("reported_on"),
+    )
+
+
+MODEL = FactModel(
+    target=tables.FCT_PENALTY,
+    source="penalty",
+    stage=stage,
+    rules=[
+        R.required("case_no"),
+        R.required("uscc"),
+        R.valid_uscc(),
+        R.parseable_date("decided_on"),
+        R.parseable_date("reported_on"),
+        R.required("decided_on"),
+        R.parseable_number("amount_yuan", "amount"),
+        R.non_negative("amount_yuan"),
+        R.not_future("decided_on"),
+        R.not_future("reported_on"),
+        R.known_enterprise(),
+        R.not_before_founding("decided_on"),
+    ],
+)

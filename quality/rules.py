@@ -1,0 +1,167 @@
+"""Row-level domain rules as Spark predicates, shared by conform (quarantine) and the GX suites.
+
+A :class:`RowRule` says, for one conformed row, whether it breaks the rule; the reason text is
+in Chinese with English beside it, because it goes back to the source's owners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import reduce
+from pathlib import Path
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from quality.uscc import ALPHABET, WEIGHTS
+
+REGIONS_CSV = Path(__file__).parent / "reference" / "regions.csv"
+
+
+def uscc_is_valid(col: Column) -> Column:
+    """Spark twin of :func:`quality.uscc.is_valid_uscc`: shape, alphabet and check character."""
+    values = [F.instr(F.lit(ALPHABET), F.substring(col, i + 1, 1)) - 1 for i in range(17)]
+    total = reduce(lambda a, b: a + b, (v * w for v, w in zip(values, WEIGHTS, strict=True)))
+    check = (F.lit(31) - total % 31) % 31
+    expected = F.substring(F.lit(ALPHABET), check + 1, 1)
+    shape = col.rlike(f"^[{ALPHABET}]{{18}}$")
+    return F.coalesce(shape & (F.substring(col, 18, 1) == expected), F.lit(False))
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """One blocking check: ``violated(row)`` is TRUE for a row that breaks it (never NULL)."""
+
+    name: str
+    field: str
+    reason_zh: str
+    reason_en: str
+    violated: Callable[[], Column]
+    defect_class: str  # the simulator's defect class this rule is meant to catch
+
+    @property
+    def reason(self) -> str:
+        return f"{self.reason_zh} / {self.reason_en}"
+
+    def column(self) -> Column:
+        return F.coalesce(self.violated(), F.lit(False))
+
+
+def required(field: str) -> RowRule:
+    return RowRule(
+        f"required_{field}",
+        field,
+        "必填字段为空",
+        f"required field {field} is empty",
+        lambda: F.col(field).isNull(),
+        "missing_key",
+    )
+
+
+def valid_uscc(field: str = "uscc") -> RowRule:
+    return RowRule(
+        "uscc_check_digit",
+        field,
+        "统一社会信用代码校验位错误或格式不符",
+        "unified social credit code fails its check digit or shape",
+        lambda: F.col(field).isNotNull() & ~uscc_is_valid(F.col(field)),
+        "bad_check_digit",
+    )
+
+
+def known_region(field: str, region_codes: Column) -> RowRule:
+    """``region_codes`` is an array column of the reference codes (a literal array)."""
+    return RowRule(
+        f"region_known_{field}",
+        field,
+        "行政区划代码不存在（GB/T 2260）",
+        "region code is not a GB/T 2260 code",
+        lambda: F.col(field).isNotNull() & ~F.array_contains(region_codes, F.col(field)),
+        "unknown_region",
+    )
+
+
+def parseable_date(field: str) -> RowRule:
+    """The raw text was present but no accepted date spelling reads it."""
+    return RowRule(
+        f"date_parseable_{field}",
+        f"{field}",
+        "日期无法识别",
+        f"date in {field} cannot be read",
+        lambda: F.col(f"{field}__raw").isNotNull() & F.col(field).isNull(),
+        "unparseable_date",
+    )
+
+
+def parseable_number(field: str, raw: str) -> RowRule:
+    return RowRule(
+        f"number_parseable_{field}",
+        raw,
+        "数值无法识别",
+        f"number in {raw} cannot be read",
+        lambda: F.col(f"{raw}__raw").isNotNull() & F.col(field).isNull(),
+        "unparseable_number",
+    )
+
+
+def not_future(field: str) -> RowRule:
+    return RowRule(
+        f"not_future_{field}",
+        field,
+        "日期晚于数据报送日",
+        f"{field} is after the delivery date",
+        lambda: F.col(field) > F.col("_run_date"),
+        "future_date",
+    )
+
+
+def not_before_founding(field: str) -> RowRule:
+    return RowRule(
+        f"not_before_founding_{field}",
+        field,
+        "事件日期早于企业成立日期",
+        f"{field} is before the enterprise was founded",
+        lambda: F.col(field) < F.col("_founded_on"),
+        "before_founding",
+    )
+
+
+def non_negative(field: str) -> RowRule:
+    return RowRule(
+        f"non_negative_{field}",
+        field,
+        "金额为负数",
+        f"{field} is negative",
+        lambda: F.col(field) < 0,
+        "negative_amount",
+    )
+
+
+def removal_after_entry() -> RowRule:
+    return RowRule(
+        "removal_not_before_entry",
+        "removed_on",
+        "移出日期早于列入日期",
+        "removal date is before the entry date",
+        lambda: F.col("removed_on") < F.col("entered_on"),
+        "removal_before_entry",
+    )
+
+
+def known_enterprise() -> RowRule:
+    """Needs ``_known_enterprise`` (boolean) joined in from the enterprise dimension."""
+    return RowRule(
+        "enterprise_known",
+        "uscc",
+        "登记库中无此企业",
+        "enterprise not found in the registry",
+        lambda: F.col("uscc").isNotNull() & ~F.col("_known_enterprise"),
+        "orphan_enterprise",
+    )
+
+
+def first_violation(rules: list[RowRule]) -> tuple[Column, Column]:
+    """(array of the names of every rule a row breaks, index of the first one or NULL)."""
+    names = F.array_compact(F.array(*(F.when(r.column(), F.lit(r.name)) for r in rules)))
+    return names, F.when(F.size(names) > 0, names[0])

@@ -1,0 +1,335 @@
+"""The table registry: every lakehouse table declared once.
+
+A :class:`Table` names its layer, schema, natural key, partitioning and Delta constraints.
+Jobs refer to tables through this module only (``tables.FCT_PENALTY``), never by path.
+Tables live at ``<lake root>/<layer>/<name>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from pipelines.sources import SOURCES
+from warehouse.settings import Settings, get_settings
+
+LAYERS = ("bronze", "silver", "gold", "quarantine", "audit")
+
+# Lineage every bronze row carries (ARCHITECTURE.md, "Contracts between layers").
+LINEAGE = [
+    T.StructField("_source_file", T.StringType(), False),
+    T.StructField("_source_row", T.LongType(), False),
+    T.StructField("_batch_id", T.StringType(), False),
+    T.StructField("_run_date", T.DateType(), False),
+    T.StructField("_ingested_at", T.TimestampType(), False),
+    T.StructField("_record_hash", T.StringType(), False),
+]
+# Silver rows keep the bronze row they came from.
+SILVER_LINEAGE = LINEAGE
+
+
+@dataclass(frozen=True)
+class Table:
+    """A Delta table's contract: where it lives and what every row must satisfy."""
+
+    layer: str
+    name: str
+    schema: T.StructType
+    keys: tuple[str, ...] = ()
+    partition_by: tuple[str, ...] = ()
+    checks: dict[str, str] = field(default_factory=dict)  # constraint name -> SQL predicate
+    description: str = ""
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+    def path(self, settings: Settings | None = None) -> str:
+        return (settings or get_settings()).table_path(self.layer, self.name)
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.name for f in self.schema.fields]
+
+
+def _schema(*fields: T.StructField | list[T.StructField]) -> T.StructType:
+    flat: list[T.StructField] = []
+    for f in fields:
+        flat.extend(f if isinstance(f, list) else [f])
+    return T.StructType(flat)
+
+
+def _col(name: str, dtype: T.DataType, nullable: bool = True) -> T.StructField:
+    return T.StructField(name, dtype, nullable)
+
+
+S, D, L, INT, B, TS = (
+    T.StringType(),
+    T.DateType(),
+    T.LongType(),
+    T.IntegerType(),
+    T.BooleanType(),
+    T.TimestampType(),
+)
+MONEY = T.DecimalType(18, 2)
+
+
+# ---- bronze: one table per source, every field as the raw string that arrived ---------------
+def _bronze(source_name: str) -> Table:
+    spec = SOURCES[source_name]
+    return Table(
+        layer="bronze",
+        name=spec.name,
+        schema=_schema([_col(f, S) for f in spec.fields], LINEAGE),
+        keys=("_batch_id", "_source_row"),
+        partition_by=("_run_date",),
+        description=f"{spec.title_zh} / {spec.title_en}: raw rows as landed, with lineage",
+    )
+
+
+BRONZE: dict[str, Table] = {name: _bronze(name) for name in SOURCES}
+
+# ---- silver: conformed, deduplicated, personal data tokenised ------------------------------
+DIM_ENTERPRISE = Table(
+    "silver",
+    "dim_enterprise",
+    _schema(
+        _col("uscc", S, False),
+        _col("name", S),
+        _col("ent_type", S),
+        _col("reg_capital_yuan", MONEY),
+        _col("founded_on", D),
+        _col("region_code", S),
+        _col("industry", S),
+        _col("status", S),
+        _col("closed_on", D),
+        _col("legal_rep_token", S),
+        _col("address", S),
+        _col("address_token", S),
+        _col("valid_from", D, False),
+        _col("valid_to", D),
+        _col("is_current", B, False),
+        SILVER_LINEAGE,
+    ),
+    keys=("uscc", "valid_from"),
+    checks={
+        "valid_interval": "valid_to IS NULL OR valid_to > valid_from",
+        "capital_non_negative": "reg_capital_yuan IS NULL OR reg_capital_yuan >= 0",
+    },
+    description="企业 / enterprise, SCD type 2 over address, legal rep, capital and status",
+)
+
+FCT_ANNUAL_REPORT = Table(
+    "silver",
+    "fct_annual_report",
+    _schema(
+        _col("uscc", S, False),
+        _col("report_year", INT, False),
+        _col("filed_on", D),
+        _col("due_on", D, False),
+        _col("is_late", B),
+        _col("employees", INT),
+        _col("revenue_band", S),
+        _col("insured_staff", INT),
+        SILVER_LINEAGE,
+    ),
+    keys=("uscc", "report_year"),
+    checks={"employees_non_negative": "employees IS NULL OR employees >= 0"},
+    description="企业年度报告 / annual reports, with due date and lateness",
+)
+
+FCT_PENALTY = Table(
+    "silver",
+    "fct_penalty",
+    _schema(
+        _col("case_no", S, False),
+        _col("uscc", S, False),
+        _col("decided_on", D, False),
+        _col("category", S),
+        _col("amount_yuan", MONEY),
+        _col("authority", S),
+        _col("reported_on", D),
+        SILVER_LINEAGE,
+    ),
+    keys=("case_no",),
+    checks={"amount_non_negative": "amount_yuan IS NULL OR amount_yuan >= 0"},
+    description="行政处罚 / administrative penalties, amounts in yuan",
+)
+
+FCT_LIST_ENTRY = Table(
+    "silver",
+    "fct_list_entry",
+    _schema(
+        _col("list_type", S, False),
+        _col("uscc", S, False),
+        _col("entered_on", D, False),
+        _col("entry_reason", S),
+        _col("removed_on", D),
+        _col("removal_reason", S),
+        _col("authority", S),
+        _col("reported_on", D),
+        SILVER_LINEAGE,
+    ),
+    keys=("list_type", "uscc", "entered_on"),
+    checks={
+        "removal_after_entry": "removed_on IS NULL OR removed_on >= entered_on",
+        "known_list_type": "list_type IN ('abnormal', 'serious')",
+    },
+    description="经营异常名录 + 严重违法失信名单 / abnormal-operation and serious-violation lists",
+)
+
+FCT_INSPECTION = Table(
+    "silver",
+    "fct_inspection",
+    _schema(
+        _col("inspection_id", S, False),
+        _col("uscc", S, False),
+        _col("inspected_on", D, False),
+        _col("mode", S),
+        _col("result", S),
+        _col("found_problem", B),
+        _col("inspector_id", S),
+        _col("plan_id", S),
+        _col("reported_on", D),
+        SILVER_LINEAGE,
+    ),
+    keys=("inspection_id",),
+    description="检查记录 / inspections and whether they found a problem",
+)
+
+FCT_COMPLAINT = Table(
+    "silver",
+    "fct_complaint",
+    _schema(
+        _col("complaint_id", S, False),
+        _col("uscc", S, False),
+        _col("received_on", D, False),
+        _col("category", S),
+        _col("channel", S),
+        _col("complainant_token", S),
+        SILVER_LINEAGE,
+    ),
+    keys=("complaint_id",),
+    description="投诉举报 / complaints and tip-offs (12315)",
+)
+
+DIM_REGION = Table(
+    "silver",
+    "dim_region",
+    _schema(
+        _col("region_code", S, False),
+        _col("region_name", S, False),
+        _col("city_code", S, False),
+        _col("city_name", S, False),
+        _col("province_name", S, False),
+    ),
+    keys=("region_code",),
+    description="GB/T 2260 行政区划 / administrative regions (reference, kept in the repo)",
+)
+
+# ---- quarantine and audit ---------------------------------------------------------------
+REJECTED_ROWS = Table(
+    "quarantine",
+    "rejected_rows",
+    _schema(
+        _col("source", S, False),
+        _col("stage", S, False),
+        _col("check_name", S, False),
+        _col("checks", T.ArrayType(S), False),
+        _col("field", S),
+        _col("value", S),
+        _col("reason", S, False),
+        _col("payload", S, False),
+        _col("_source_file", S, False),
+        _col("_source_row", L, False),
+        _col("_batch_id", S, False),
+        _col("_run_date", D, False),
+        _col("quarantined_at", TS, False),
+    ),
+    keys=("stage", "_batch_id", "_source_row"),
+    partition_by=("source",),
+    description="隔离区 / rows that failed a blocking check, with the check and its reason. "
+    "payload is the raw row as JSON with personal-data fields tokenised.",
+)
+
+INGEST_LOG = Table(
+    "audit",
+    "ingest_log",
+    _schema(
+        _col("batch_id", S, False),
+        _col("run_date", D, False),
+        _col("source", S, False),
+        _col("source_file", S, False),
+        _col("checksum", S, False),
+        _col("encoding", S),
+        _col("status", S, False),
+        _col("message", S),
+        _col("rows_read", L, False),
+        _col("rows_landed", L, False),
+        _col("rows_quarantined", L, False),
+        _col("ingested_at", TS, False),
+    ),
+    keys=("batch_id",),
+    checks={"reconciles": "status <> 'landed' OR rows_read = rows_landed + rows_quarantined"},
+    description="接入日志 / one row per landed (or rejected) file: reconciliation of row counts",
+)
+
+CONFORM_LOG = Table(
+    "audit",
+    "conform_log",
+    _schema(
+        _col("run_date", D, False),
+        _col("source", S, False),
+        _col("target", S, False),
+        _col("rows_in", L, False),
+        _col("rows_quarantined", L, False),
+        _col("rows_duplicate", L, False),
+        _col("rows_conformed", L, False),
+        _col("finished_at", TS, False),
+    ),
+    keys=("run_date", "source", "target"),
+    checks={"reconciles": "rows_in = rows_quarantined + rows_duplicate + rows_conformed"},
+    description="清洗日志 / bronze rows in = quarantined + duplicates + conformed, per run",
+)
+
+SILVER_FACTS = (FCT_ANNUAL_REPORT, FCT_PENALTY, FCT_LIST_ENTRY, FCT_INSPECTION, FCT_COMPLAINT)
+
+ALL_TABLES: tuple[Table, ...] = (
+    *BRONZE.values(),
+    DIM_ENTERPRISE,
+    *SILVER_FACTS,
+    DIM_REGION,
+    REJECTED_ROWS,
+    INGEST_LOG,
+    CONFORM_LOG,
+)
+
+
+def ensure(spark: SparkSession, table: Table, settings: Settings | None = None) -> DeltaTable:
+    """Create ``table`` at its path if missing (schema, partitioning, CHECK constraints)."""
+    path = table.path(settings)
+    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(table.schema)
+    if table.partition_by:
+        builder = builder.partitionedBy(*table.partition_by)
+    if table.description:
+        builder = builder.comment(table.description)
+    delta_table = builder.execute()
+    present = delta_table.detail().select("properties").first()[0] or {}
+    for name, predicate in table.checks.items():
+        if f"delta.constraints.{name.lower()}" not in present:
+            spark.sql(f"ALTER TABLE delta.`{path}` ADD CONSTRAINT {name} CHECK ({predicate})")
+    return delta_table
+
+
+def read(spark: SparkSession, table: Table, settings: Settings | None = None) -> DataFrame:
+    """The current version of ``table`` (created empty if it does not exist yet)."""
+    ensure(spark, table, settings)
+    return spark.read.format("delta").load(table.path(settings))
+
+
+def delta(spark: SparkSession, table: Table, settings: Settings | None = None) -> DeltaTable:
+    """The ``DeltaTable`` handle of ``table`` (created empty if missing)."""
+    return ensure(spark, table, settings)
