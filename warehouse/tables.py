@@ -295,6 +295,12 @@ CONFORM_LOG = Table(
     description="清洗日志 / bronze rows in = quarantined + duplicates + conformed, per run",
 )
 
+# ---- gold: features, scores, tiers, lists (models/ and risk_insight/ write these) -------------
+GOLD_TABLES: tuple[Table, ...] = ()
+
+# ---- quality ledger and other audit tables of quality/ -------------------------------------
+QUALITY_TABLES: tuple[Table, ...] = ()
+
 SILVER_FACTS = (FCT_ANNUAL_REPORT, FCT_PENALTY, FCT_LIST_ENTRY, FCT_INSPECTION, FCT_COMPLAINT)
 
 ALL_TABLES: tuple[Table, ...] = (
@@ -305,6 +311,8 @@ ALL_TABLES: tuple[Table, ...] = (
     REJECTED_ROWS,
     INGEST_LOG,
     CONFORM_LOG,
+    *GOLD_TABLES,
+    *QUALITY_TABLES,
 )
 
 
