@@ -316,9 +316,14 @@ ALL_TABLES: tuple[Table, ...] = (
 )
 
 
+_ENSURED: set[str] = set()  # paths this process already created or checked
+
+
 def ensure(spark: SparkSession, table: Table, settings: Settings | None = None) -> DeltaTable:
     """Create ``table`` at its path if missing (schema, partitioning, CHECK constraints)."""
     path = table.path(settings)
+    if path in _ENSURED:
+        return DeltaTable.forPath(spark, path)
     builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(table.schema)
     if table.partition_by:
         builder = builder.partitionedBy(*table.partition_by)
@@ -329,6 +334,7 @@ def ensure(spark: SparkSession, table: Table, settings: Settings | None = None) 
     for name, predicate in table.checks.items():
         if f"delta.constraints.{name.lower()}" not in present:
             spark.sql(f"ALTER TABLE delta.`{path}` ADD CONSTRAINT {name} CHECK ({predicate})")
+    _ENSURED.add(path)
     return delta_table
 
 
