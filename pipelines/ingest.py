@@ -222,14 +222,12 @@ def _already_landed(spark: SparkSession, checksum: str, settings: Settings) -> b
 
 
 def _log(spark: SparkSession, row: dict, settings: Settings) -> None:
-    log = tables.delta(spark, tables.INGEST_LOG, settings)
-    df = spark.createDataFrame([row], tables.INGEST_LOG.schema)
-    (
-        log.alias("t")
-        .merge(df.alias("s"), "t.batch_id = s.batch_id")
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
+    """Write the file's ingest-log row, replacing an earlier attempt of the same batch."""
+    tables.ensure(spark, tables.INGEST_LOG, settings)
+    spark.createDataFrame([row], tables.INGEST_LOG.schema).write.format("delta").mode(
+        "overwrite"
+    ).option("replaceWhere", f"batch_id = '{row['batch_id']}'").save(
+        tables.INGEST_LOG.path(settings)
     )
 
 
@@ -301,8 +299,11 @@ def land_file(
         write_quarantine(
             spark, bad, f"stage = 'ingest' AND _batch_id = '{batch_id}'", s, source=spec.name
         )
-        read_n = raw.count()
-        bad_n = raw.where(F.col("_problem").isNotNull()).count()
+        totals = raw.agg(
+            F.count("*").alias("read"),
+            F.count("_problem").alias("bad"),
+        ).first()
+        read_n, bad_n = int(totals["read"]), int(totals["bad"])
     finally:
         raw.unpersist()
     result = IngestResult(
@@ -411,14 +412,16 @@ def write_quarantine(
     try:
         content = [c for c in tables.REJECTED_ROWS.columns if c != "quarantined_at"]
         old = tables.read(spark, tables.REJECTED_ROWS, settings).where(where).select(*content)
-        if (
+        if new.isEmpty() and old.isEmpty():
+            return
+        unchanged = (
             old.exceptAll(new.select(*content)).isEmpty()
             and new.select(*content).exceptAll(old).isEmpty()
-        ):
-            return
-        new.write.format("delta").mode("overwrite").option("replaceWhere", where).save(
-            tables.REJECTED_ROWS.path(settings)
         )
+        if not unchanged:
+            new.write.format("delta").mode("overwrite").option("replaceWhere", where).save(
+                tables.REJECTED_ROWS.path(settings)
+            )
     finally:
         new.unpersist()
 
