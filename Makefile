@@ -7,7 +7,7 @@ ENTERPRISES ?= 50000
 YEARS ?= 5
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean airflow airflow-cli
 
 setup: $(STAMP)
 
@@ -31,7 +31,32 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 bench: setup
-	$(PY) bench/bench_pipeline.py
+	$(PY) bench/bench_pipeline.py --enterprises $(ENTERPRISES) --years $(YEARS)
 
 clean:
 	rm -rf lakehouse data/sim
+
+# ---- Orchestration (Airflow 3, same venv; metadata in SQLite under .airflow/, loopback only) ----
+AIRFLOW_PORT ?= 8080
+AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/.airflow \
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(CURDIR)/.airflow/airflow.db \
+	AIRFLOW__API__HOST=127.0.0.1 \
+	AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+	AIRFLOW__API__BASE_URL=http://127.0.0.1:$(AIRFLOW_PORT) \
+	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH
+
+airflow: setup
+	mkdir -p .airflow
+	@echo "Airflow UI: http://127.0.0.1:$(AIRFLOW_PORT)  user: admin"
+	@echo "password: printed below on the first start, kept in" \
+		".airflow/simple_auth_manager_passwords.json.generated"
+	@echo "other shell: make airflow-cli ARGS='dags list'   (Ctrl-C stops Airflow)"
+	$(AIRFLOW_ENV) $(VENV)/bin/airflow standalone
+
+# Any Airflow CLI command against the local Airflow, e.g. make airflow-cli ARGS="dags list".
+airflow-cli: setup
+	mkdir -p .airflow
+	$(AIRFLOW_ENV) $(VENV)/bin/airflow $(ARGS)
