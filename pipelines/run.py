@@ -1,6 +1,9 @@
 """One run date end to end through the lakehouse: land the day's files, conform to silver.
 
-This module only wires steps; each step is a function of its own module.
+This module only wires steps; each step is a function of its own module. Quality gates run at
+every arrow (bronze, rows entering silver, silver tables): a blocking table-level failure raises
+:class:`quality.gates.GateBlocked` and the steps after it do not run; the Data Docs are rebuilt
+either way.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from pyspark.sql import SparkSession
 from pipelines.conform import conform_day
 from pipelines.conform._common import ConformCounts
 from pipelines.ingest import IngestResult, land_day
+from quality import gates, ledger
+from quality.engine import build_docs
+from quality.reports import write_run_reports
 from warehouse.settings import Settings, get_settings
 
 
@@ -25,6 +31,9 @@ class DayRun:
     run_date: date
     ingested: list[IngestResult] = field(default_factory=list)
     conformed: list[ConformCounts] = field(default_factory=list)
+    quality: dict[str, int] = field(default_factory=dict)  # checks/passed/warned/… of the day
+    docs_index: Path | None = None
+    reports: list[str] = field(default_factory=list)  # rectification reports (HTML) written
 
 
 def run_day(
@@ -33,15 +42,31 @@ def run_day(
     run_date: date,
     settings: Settings | None = None,
     progress: Callable[[str], None] | None = None,
+    docs: bool = True,
 ) -> DayRun:
-    """Land and conform one delivery date. Safe to repeat: a second run changes nothing."""
+    """Land, gate and conform one delivery date; rebuild the Data Docs when ``docs``.
+
+    Safe to repeat: a second run changes nothing. Raises ``GateBlocked`` when a blocking
+    table-level check fails (after its ledger row is written).
+    """
     s = settings or get_settings()
     say = progress or (lambda _msg: None)
     run = DayRun(run_date)
     say(f"{run_date}: landing files")
     run.ingested = land_day(spark, landing_root, run_date, s)
-    say(f"{run_date}: conforming to silver")
-    run.conformed = conform_day(spark, run_date, s)
+    try:
+        say(f"{run_date}: bronze quality gate")
+        gates.check_bronze(spark, run_date, s)
+        say(f"{run_date}: conforming to silver (row rules checked by GX, block rows quarantined)")
+        run.conformed = conform_day(spark, run_date, s)
+        run.reports = [str(r.html) for r in write_run_reports(spark, run_date, s)]
+        say(f"{run_date}: silver quality gate")
+        gates.check_tables(spark, run_date, gates.SILVER_TABLES, s)
+    finally:
+        run.quality = ledger.run_summary(spark, run_date, s)
+        if docs:
+            run.docs_index = build_docs(s)
+            say(f"{run_date}: data docs at {run.docs_index}")
     return run
 
 

@@ -51,8 +51,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = get_settings()
     landing = Path(args.landing or settings.landing_root)
     spark = _spark()
-    run = run_day(spark, landing, date.fromisoformat(args.date), settings, progress=console.log)
+    from quality.gates import GateBlocked
+
+    try:
+        run = run_day(spark, landing, date.fromisoformat(args.date), settings, progress=console.log)
+    except GateBlocked as blocked:
+        console.print(f"[red]{blocked}[/]")
+        return 3
     _print_day(run)
+    _print_pairs("quality checks of the day / 当日质量检查", run.quality)
+    console.print(f"data docs / 质量文档: {run.docs_index}")
     return 0
 
 
@@ -81,9 +89,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         stamp.write_text(json.dumps(wanted))
     landing = out / "landing"
     spark = _spark()
-    for day in delivery_dates(landing):
+    days, last = delivery_dates(landing), None
+    for day in days:
         console.rule(f"delivery {day}")
-        run_day(spark, landing, day, settings, progress=console.log)
+        last = run_day(spark, landing, day, settings, progress=console.log, docs=day == days[-1])
     console.rule("lakehouse summary")
     _print_rows("rows per table", ["table", "rows"], summary.rows_per_table(spark, settings))
     _print_rows(
@@ -104,11 +113,153 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "balanced",
     ]
     _print_rows("reconciliation per source", cols, [[r[c] for c in cols] for r in recon])
+    _print_quality(spark, settings, last.docs_index if last else None)
+    _model_stage(spark, settings, out / "truth")
     console.print(
         f"lake at {Path(settings.lake_root).resolve()}; demo took "
         f"{time.monotonic() - started:,.0f} s"
     )
     return 0 if all(r["balanced"] for r in recon) else 1
+
+
+def _print_quality(spark, settings, docs_index) -> None:
+    """Quality gates over all runs: checks by outcome, quarantined rows per defect class."""
+    from quality.ledger import run_summary
+    from quality.summary import quarantined_per_class
+
+    checks = run_summary(spark, None, settings)
+    _print_pairs("quality checks, all runs / 质量检查（全部批次）", checks)
+    _print_rows(
+        "quarantined rows per defect class / 隔离行（按缺陷类别）",
+        ["defect class", "check", "rows"],
+        quarantined_per_class(spark, settings),
+    )
+    console.print(f"data docs / 质量文档: {docs_index}")
+
+
+def cmd_quality_report(args: argparse.Namespace) -> int:
+    """Write the rectification report of one source and delivery date (CSV + HTML)."""
+    from quality.reports import write_report
+    from warehouse.settings import get_settings
+
+    report = write_report(_spark(), args.source, date.fromisoformat(args.date), get_settings())
+    console.print(f"{report.problems:,} problems / 问题行 → {report.csv} and {report.html}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Backtest, register and gate a challenger; print its backtest table and the decision."""
+    from models.evaluate import backtest_table
+    from models.registry import PromotionPolicy, model_dir
+    from models.train import train_and_register
+    from warehouse.settings import get_settings
+
+    settings = get_settings()
+    spark = _spark()
+    policy = PromotionPolicy(margin=args.margin, fairness_bound=args.fairness_bound)
+    decision = train_and_register(
+        spark, settings, seed=args.seed, truth_dir=args.truth, policy=policy, say=console.log
+    )
+    metrics = json.loads((model_dir(settings, decision.challenger) / "metrics.json").read_text())
+    _print_backtest(backtest_table(metrics))
+    verdict = "[green]promoted[/]" if decision.promoted else "[yellow]not promoted[/]"
+    console.print(f"{decision.challenger}: {verdict} — " + "; ".join(decision.reasons))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score every active enterprise at --as-of with the champion into gold.risk_scores."""
+    from models.score import score
+    from warehouse.settings import get_settings
+
+    spark = _spark()
+    result = score(spark, date.fromisoformat(args.as_of), get_settings(), args.model)
+    _print_pairs("scored", {k: str(v) for k, v in result.items()})
+    return 0
+
+
+def cmd_tiers(args: argparse.Namespace) -> int:
+    """Tier the scores at --as-of into gold.credit_tiers (hard rules, then model shares)."""
+    from risk_insight.tiers import build_tiers
+    from warehouse.settings import get_settings
+
+    _print_pairs(
+        "tiers / 信用风险分类",
+        build_tiers(_spark(), date.fromisoformat(args.as_of), get_settings()),
+    )
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Draw the 双随机 plan at --as-of (seeded) and publish it (一公开)."""
+    from risk_insight.plan import build_plan, load_roster
+    from warehouse.settings import get_settings
+
+    settings, spark = get_settings(), _spark()
+    if args.roster:
+        load_roster(spark, args.roster, settings)
+    plan = build_plan(spark, date.fromisoformat(args.as_of), settings, args.seed)
+    _print_rows(
+        f"plan {plan.plan_id} (seed {plan.seed}) / 双随机抽查计划",
+        ["region", "tier", "drawn"],
+        [[r, t, n] for (r, t), n in plan.size.items()],
+    )
+    console.print(f"public plan / 一公开: {plan.public_csv}; manifest {plan.manifest}")
+    return 0
+
+
+def cmd_lists(args: argparse.Namespace) -> int:
+    """Write one district's target list at --as-of (CSV with BOM + XLSX, Chinese headers)."""
+    from risk_insight.lists import HEADERS, write_district_list
+    from warehouse.settings import get_settings
+
+    files = write_district_list(
+        _spark(), args.region, date.fromisoformat(args.as_of), get_settings()
+    )
+    console.print(f"{files.rows:,} enterprises / 家 → {files.csv} and {files.xlsx}")
+    import pandas as pd
+
+    head = pd.read_csv(files.csv, encoding="utf-8-sig", nrows=args.show)
+    cols = [HEADERS[c] for c in ("rank", "uscc", "name", "tier", "credit_score", "reasons")]
+    _print_rows(f"top {args.show}", cols, head[cols].values.tolist())
+    return 0
+
+
+def cmd_warnings(args: argparse.Namespace) -> int:
+    """Early warnings at --as-of against the previous run into gold.warnings."""
+    from risk_insight.warnings import build_warnings
+    from warehouse.settings import get_settings
+
+    counts = build_warnings(_spark(), date.fromisoformat(args.as_of), get_settings())
+    _print_pairs("early warnings / 风险预警", counts)
+    return 0
+
+
+def _model_stage(spark, settings, truth_dir: Path) -> None:
+    """Train a model if none is registered, score the latest month, print the backtests."""
+    from models.demo import model_stage
+
+    console.rule("risk model / 风险模型")
+    stage = model_stage(spark, settings, truth_dir, say=console.log)
+    _print_backtest(stage["table"])
+    console.print(
+        f"champion {stage['champion']} scored {stage['score']['rows']:,} enterprises "
+        f"as of {stage['score']['as_of']} into gold.risk_scores"
+    )
+
+
+def _print_backtest(df) -> None:
+    cols = ["fold (as-of)", "n judged", "model", "rules", "random", "oracle", "lift",
+            "model/oracle"]  # fmt: skip
+    _print_rows(
+        "backtest on random-draw inspections: hit rate at the C+D budget (top 20 %)",
+        ["fold", "n", "model", "rules", "random", "oracle", "lift", "÷oracle"],
+        [
+            [v if isinstance(v, str) else f"{v:,.0f}" if c == "n judged" else f"{v:.3f}"
+             for c, v in zip(cols, row, strict=True)]
+            for row in df[cols].values.tolist()
+        ],
+    )
 
 
 def _print_pairs(title: str, pairs: dict[str, int]) -> None:
@@ -168,6 +319,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", default="data/sim")
     p.set_defaults(func=cmd_demo)
+
+    quality = sub.add_parser("quality", help="data-quality governance (质量治理)").add_subparsers(
+        dest="quality_command", required=True
+    )
+    p = quality.add_parser(
+        "report", help="rectification report of a source's delivery (整改反馈: CSV + HTML)"
+    )
+    p.add_argument("--source", required=True, help="source system, e.g. penalty (or penalties)")
+    p.add_argument("--date", required=True, help="delivery date, YYYY-MM-DD")
+    p.set_defaults(func=cmd_quality_report)
+
+    p = sub.add_parser("train", help="backtest, register and gate a challenger risk model")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--truth", help="simulator truth folder, for the oracle baseline")
+    p.add_argument("--margin", type=float, default=0.005, help="precision@k to beat by")
+    p.add_argument("--fairness-bound", type=float, default=0.05, help="max widening of a gap")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("score", help="score active enterprises at an as-of date (Spark)")
+    p.add_argument("--as-of", required=True, help="as-of date, YYYY-MM-DD (first of a month)")
+    p.add_argument("--model", help="model version (default: the champion)")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("tiers", help="A-D tiers at an as-of date (rules, then model shares)")
+    p.add_argument("--as-of", required=True, help="as-of date of the scores, YYYY-MM-DD")
+    p.set_defaults(func=cmd_tiers)
+
+    p = sub.add_parser("plan", help="seeded 双随机 inspection plan and its public file (一公开)")
+    p.add_argument("--as-of", required=True, help="as-of date of the tiers, YYYY-MM-DD")
+    p.add_argument("--seed", type=int, help="draw seed (default: the policy's)")
+    p.add_argument("--roster", help="inspector roster CSV to load first (inspector_id,name,…)")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("lists", help="one district's target list (CSV with BOM + XLSX)")
+    p.add_argument("--region", required=True, help="district code, e.g. 110101")
+    p.add_argument("--as-of", required=True, help="as-of date, YYYY-MM-DD")
+    p.add_argument("--show", type=int, default=10, help="rows to print")
+    p.set_defaults(func=cmd_lists)
+
+    p = sub.add_parser("warnings", help="early warnings against the previous run")
+    p.add_argument("--as-of", required=True, help="as-of date, YYYY-MM-DD")
+    p.set_defaults(func=cmd_warnings)
     return parser
 
 

@@ -39,8 +39,23 @@ class Settings(BaseSettings):
     driver_memory: str = "4g"
     shuffle_partitions: int = 8
     timezone: str = "Asia/Shanghai"
+    reports_root: str | None = Field(
+        None, description="rectification reports; default <lake_root>/../reports"
+    )
+    data_docs_root: str | None = Field(
+        None, description="Great Expectations Data Docs; default <lake_root>/../quality_docs"
+    )
+    quality_policy: str | None = Field(
+        None, description="gate policy YAML; default the reviewed quality/policy.yaml"
+    )
     pii_key: str | None = Field(
         None, description="key for personal-data tokens; if unset, one is made under the lake"
+    )
+    outputs_root: str = Field(
+        "./outputs", description="files for people: target lists, public plans (一公开)"
+    )
+    tier_policy: str | None = Field(
+        None, description="tier policy YAML; default the reviewed risk_insight/policy one"
     )
 
     @classmethod

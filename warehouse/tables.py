@@ -296,10 +296,250 @@ CONFORM_LOG = Table(
 )
 
 # ---- gold: features, scores, tiers, lists (models/ and risk_insight/ write these) -------------
-GOLD_TABLES: tuple[Table, ...] = ()
+def _feature_fields() -> list[T.StructField]:
+    from pipelines.features.catalog import FEATURES
+
+    return [_col(f.name, S if f.categorical else T.DoubleType()) for f in FEATURES]
+
+
+ENTERPRISE_FEATURES = Table(
+    "gold",
+    "enterprise_features",
+    _schema(
+        _col("as_of", D, False),
+        _col("uscc", S, False),
+        _feature_fields(),
+        _col("size_band", S),
+        _col("_input_versions", S, False),
+        _col("_built_at", TS, False),
+    ),
+    keys=("as_of", "uscc"),
+    partition_by=("as_of",),
+    description="企业风险特征 / point-in-time features per enterprise active at as_of; "
+    "_input_versions holds the silver Delta versions read",
+)
+
+# Nested fields stay nullable: Delta does not enforce NOT NULL inside arrays.
+REASON = T.StructType(
+    [
+        _col("feature", S),
+        _col("value", T.DoubleType()),
+        _col("contribution", T.DoubleType()),
+        _col("text_zh", S),
+        _col("text_en", S),
+    ]
+)
+
+RISK_SCORES = Table(
+    "gold",
+    "risk_scores",
+    _schema(
+        _col("as_of", D, False),
+        _col("uscc", S, False),
+        _col("region_code", S),
+        _col("size_band", S),
+        _col("probability", T.DoubleType(), False),
+        _col("credit_score", INT, False),
+        _col("model_version", S, False),
+        _col("reasons", T.ArrayType(REASON)),
+        _col("_features_version", L, False),
+        _col("_scored_at", TS, False),
+    ),
+    keys=("as_of", "uscc"),
+    partition_by=("as_of",),
+    checks={
+        "probability_range": "probability >= 0 AND probability <= 1",
+        "score_range": "credit_score >= 0 AND credit_score <= 1000",
+    },
+    description="风险评分 / calibrated probability of a finding within the horizon, 0-1000 "
+    "credit score (1000 = lowest risk) and top reasons",
+)
+
+MODEL_REGISTRY = Table(
+    "audit",
+    "model_registry",
+    _schema(
+        _col("model_version", S, False),
+        _col("registered_at", TS, False),
+        _col("artifact_path", S, False),
+        _col("params", S, False),
+        _col("features", S, False),
+        _col("input_versions", S, False),
+        _col("metrics", S, False),
+        _col("seed", INT, False),
+    ),
+    keys=("model_version",),
+    description="模型登记 / every trained model: artifacts, parameters, training inputs, metrics",
+)
+
+MODEL_DECISIONS = Table(
+    "audit",
+    "model_decisions",
+    _schema(
+        _col("decided_at", TS, False),
+        _col("challenger", S, False),
+        _col("champion_before", S),
+        _col("promoted", B, False),
+        _col("reasons", S, False),
+        _col("comparison", S, False),
+    ),
+    keys=("decided_at", "challenger"),
+    description="冠军/挑战者决策 / promotion decisions and their reasons; the champion is the "
+    "challenger of the latest promoted decision",
+)
+
+GOLD_TABLES: tuple[Table, ...] = (
+    ENTERPRISE_FEATURES,
+    RISK_SCORES,
+    MODEL_REGISTRY,
+    MODEL_DECISIONS,
+)
+
+# ---- risk insight: tiers, plans, warnings ----------------------------------------------------
+DIM_INSPECTOR = Table(
+    "silver",
+    "dim_inspector",
+    _schema(
+        _col("inspector_id", S, False),
+        _col("name", S),
+        _col("region_code", S, False),
+        _col("_source_file", S, False),
+        _col("_record_hash", S, False),
+        _col("_loaded_at", TS, False),
+    ),
+    keys=("inspector_id",),
+    description="执法检查人员名录 / district inspector roster (reference file, replaced on load)",
+)
+
+CREDIT_TIERS = Table(
+    "gold",
+    "credit_tiers",
+    _schema(
+        _col("as_of", D, False),
+        _col("uscc", S, False),
+        _col("region_code", S),
+        _col("size_band", S),
+        _col("tier", S),
+        _col("model_tier", S),
+        _col("tier_source", S, False),
+        _col("rule", S),
+        _col("excluded", B, False),
+        _col("probability", T.DoubleType(), False),
+        _col("credit_score", INT, False),
+        _col("risk_rank", L),
+        _col("policy_version", S, False),
+        _col("model_version", S, False),
+        _col("_input_versions", S, False),
+        _col("_built_at", TS, False),
+    ),
+    keys=("as_of", "uscc"),
+    partition_by=("as_of",),
+    checks={
+        "known_tier": "tier IS NULL OR tier IN ('A', 'B', 'C', 'D')",
+        "excluded_has_no_tier": "(excluded AND tier IS NULL) "
+        "OR (NOT excluded AND tier IS NOT NULL)",
+        "known_source": "tier_source IN ('model', 'rule')",
+    },
+    description="信用风险分类 / A-D tier per scored enterprise: hard rule or model rank that set "
+    "it, policy and model versions; excluded = deregistered or revoked",
+)
+
+INSPECTION_PLAN = Table(
+    "gold",
+    "inspection_plan",
+    _schema(
+        _col("as_of", D, False),
+        _col("plan_id", S, False),
+        _col("region_code", S, False),
+        _col("tier", S, False),
+        _col("uscc", S, False),
+        _col("draw_value", T.DoubleType(), False),
+        _col("draw_rank", INT, False),
+        _col("stratum_size", L, False),
+        _col("stratum_drawn", L, False),
+        _col("draw_ratio", T.DoubleType(), False),
+        _col("inspector_id", S),
+        _col("previous_inspector_id", S),
+        _col("seed", L, False),
+        _col("policy_version", S, False),
+        _col("model_version", S, False),
+        _col("_input_versions", S, False),
+        _col("_planned_at", TS, False),
+    ),
+    keys=("as_of", "uscc"),
+    partition_by=("as_of",),
+    checks={
+        "not_same_inspector": "inspector_id IS NULL OR previous_inspector_id IS NULL "
+        "OR inspector_id <> previous_inspector_id",
+        "drawn_in_stratum": "draw_rank >= 1 AND draw_rank <= stratum_drawn",
+    },
+    description="双随机抽查计划 / random-draw plan: enterprises drawn per region x tier with a "
+    "recorded seed (sha-256 of seed|plan_id|uscc) and a random inspector from the roster",
+)
+
+WARNINGS = Table(
+    "gold",
+    "warnings",
+    _schema(
+        _col("as_of", D, False),
+        _col("uscc", S, False),
+        _col("trigger", S, False),
+        _col("region_code", S),
+        _col("tier", S),
+        _col("previous_tier", S),
+        _col("previous_as_of", D),
+        _col("evidence_zh", S, False),
+        _col("evidence_en", S, False),
+        _col("evidence", T.MapType(S, S)),
+        _col("policy_version", S, False),
+        _col("_built_at", TS, False),
+    ),
+    keys=("as_of", "uscc", "trigger"),
+    partition_by=("as_of",),
+    checks={
+        "known_trigger": "trigger IN ('tier_rise', 'entered_d', 'new_serious_list', "
+        "'complaint_surge')",
+    },
+    description="风险预警 / early warnings since the previous run, with the trigger and evidence",
+)
+
+INSIGHT_TABLES: tuple[Table, ...] = (DIM_INSPECTOR, CREDIT_TIERS, INSPECTION_PLAN, WARNINGS)
 
 # ---- quality ledger and other audit tables of quality/ -------------------------------------
-QUALITY_TABLES: tuple[Table, ...] = ()
+QUALITY_RESULTS = Table(
+    "audit",
+    "quality_results",
+    _schema(
+        _col("run_date", D, False),
+        _col("table_name", S, False),
+        _col("source", S, False),  # source system, or "-" for a table-level check
+        _col("expectation", S, False),
+        _col("expectation_type", S, False),
+        _col("suite", S, False),
+        _col("column_name", S),
+        _col("defect_class", S),
+        _col("gate", S, False),
+        _col("outcome", S, False),
+        _col("success", B, False),
+        _col("observed_value", S),
+        _col("threshold", S),
+        _col("element_count", L),
+        _col("unexpected_count", L),
+        _col("unexpected_percent", T.DoubleType()),
+        _col("rows_quarantined", L, False),
+        _col("policy_version", S, False),
+        _col("validated_at", TS, False),
+    ),
+    keys=("run_date", "table_name", "source", "expectation"),
+    checks={
+        "known_gate": "gate IN ('block', 'warn')",
+        "known_outcome": "outcome IN ('passed', 'warned', 'quarantined', 'blocked')",
+    },
+    description="质量台账 / quality ledger: one row per run date × table × source × expectation "
+    "(Great Expectations result, gate policy and outcome)",
+)
+
+QUALITY_TABLES: tuple[Table, ...] = (QUALITY_RESULTS,)
 
 SILVER_FACTS = (FCT_ANNUAL_REPORT, FCT_PENALTY, FCT_LIST_ENTRY, FCT_INSPECTION, FCT_COMPLAINT)
 
@@ -313,6 +553,7 @@ ALL_TABLES: tuple[Table, ...] = (
     CONFORM_LOG,
     *GOLD_TABLES,
     *QUALITY_TABLES,
+    *INSIGHT_TABLES,
 )
 
 

@@ -19,7 +19,13 @@ from pipelines.conform import (
     fct_list_entry,
     fct_penalty,
 )
-from pipelines.conform._common import ConformCounts, FactModel, conform_fact, log_counts
+from pipelines.conform._common import (
+    ConformCounts,
+    FactModel,
+    conform_fact,
+    enterprise_facts,
+    log_counts,
+)
 from quality.rules import REGIONS_CSV
 from warehouse import tables
 from warehouse.settings import Settings, get_settings
@@ -58,6 +64,10 @@ def conform_day(
     load_dim_region(spark, s)
     codes = [r["region_code"] for r in region_reference()]
     counts = [dim_enterprise.conform(spark, run_date, s, codes)]
-    counts += [conform_fact(spark, m, run_date, s) for m in FACT_MODELS]
+    enterprises = enterprise_facts(spark, s).cache()
+    try:
+        counts += [conform_fact(spark, m, run_date, s, enterprises) for m in FACT_MODELS]
+    finally:
+        enterprises.unpersist()
     log_counts(spark, run_date, counts, s)
     return counts

@@ -13,6 +13,8 @@ from pyspark.sql import functions as F
 from pipelines.ingest import write_quarantine
 from pipelines.normalise import token
 from pipelines.sources import SOURCES
+from quality.gates import check_incoming
+from quality.policy import blocking_rules, policy_for
 from quality.rules import RowRule, first_violation
 from warehouse import tables
 from warehouse.settings import Settings
@@ -20,6 +22,8 @@ from warehouse.settings import Settings
 # Order of deliveries: a later run, then a later file, then a later row wins.
 DELIVERY_ORDER = ("_run_date", "_source_file", "_source_row")
 LINEAGE_COLUMNS = [f.name for f in tables.SILVER_LINEAGE]
+# Conformed fields checked by rules → the source field they are read from.
+RAW_FIELD = {"amount_yuan": "amount", "reg_capital_yuan": "reg_capital", "uscc_region": "uscc"}
 
 
 @dataclass(frozen=True)
@@ -73,30 +77,53 @@ class FactModel:
         return [c for c in self.target.columns if c not in LINEAGE_COLUMNS]
 
 
+def count_outcome(checked: DataFrame, keys: tuple[str, ...]) -> tuple[int, int, int, int]:
+    """(rows in, rows quarantined, rows passing, distinct keys passing) in one Spark job."""
+    passing = F.col("_first").isNull()
+    row = checked.agg(
+        F.count("*"),
+        F.count("_first"),
+        F.count(F.when(passing, 1)),
+        F.count_distinct(F.when(passing, F.struct(*keys))),
+    ).first()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+
 def conform_fact(
-    spark: SparkSession, model: FactModel, run_date: date, settings: Settings
+    spark: SparkSession,
+    model: FactModel,
+    run_date: date,
+    settings: Settings,
+    enterprises: DataFrame | None = None,
 ) -> ConformCounts:
-    """Bronze rows of ``run_date`` → checked, de-duplicated, merged into the model's target."""
+    """Bronze rows of ``run_date`` → checked, de-duplicated, merged into the model's target.
+
+    ``enterprises`` is :func:`enterprise_facts` (computed once per run by the caller).
+    """
+    if enterprises is None:
+        enterprises = enterprise_facts(spark, settings)
     staged = (
         model.stage(
             with_raw(run_bronze(spark, model.source, run_date, settings), model.source),
             settings.resolved_pii_key(),
         )
-        .join(enterprise_facts(spark, settings), "uscc", "left")
+        .join(F.broadcast(enterprises), "uscc", "left")
         .fillna({"_known_enterprise": False})
     )
-    good, bad = split_by_rules(staged, model.rules)
+    # Only `block` rules quarantine; GX records every rule (block and warn) in the ledger.
+    blocking = blocking_rules(model.target.qualified, model.rules, policy_for(settings))
+    good, bad = split_by_rules(staged, blocking)
     checked = good.unionByName(bad).cache()
     try:
+        check_incoming(spark, checked, model.target, model.source, model.rules, run_date, settings)
         good = checked.where(F.col("_first").isNull())
         bad = checked.where(F.col("_first").isNotNull())
-        quarantine(spark, bad, model.rules, model.source, run_date, settings)
+        quarantine(spark, bad, blocking, model.source, run_date, settings)
         rows = latest_per_key(good, model.target.keys).withColumn(
             "_record_hash", silver_hash(model.business_columns)
         )
         merge_latest(spark, model.target, rows, settings)
-        n_in, n_bad, n_good = checked.count(), bad.count(), good.count()
-        n_rows = good.select(*model.target.keys).distinct().count()
+        n_in, n_bad, n_good, n_rows = count_outcome(checked, model.target.keys)
     finally:
         checked.unpersist()
     return ConformCounts(model.source, model.target.qualified, n_in, n_bad, n_good - n_rows, n_rows)
@@ -139,12 +166,17 @@ def quarantine(
     spec = SOURCES[source]
     key = settings.resolved_pii_key()
     by_name = {r.name: r for r in rules}
-    field_of = F.create_map(*(x for r in rules for x in (F.lit(r.name), F.lit(r.field))))
+    # Report the field as the source delivered it (amount, not amount_yuan), so the owners can
+    # find it in their extract.
+    field_of = F.create_map(
+        *(x for r in rules for x in (F.lit(r.name), F.lit(RAW_FIELD.get(r.field, r.field))))
+    )
     reason_of = F.create_map(*(x for r in rules for x in (F.lit(r.name), F.lit(r.reason))))
     # The offending raw value, looked up by the failing rule's field; personal data never shown.
     value_cases = F.lit(None).cast("string")
     for r in by_name.values():
-        src = r.field if r.field in spec.fields else None
+        raw_field = RAW_FIELD.get(r.field, r.field)
+        src = raw_field if raw_field in spec.fields else None
         if src and src not in spec.pii:
             value_cases = F.when(F.col("_first") == r.name, F.col(f"{src}__raw")).otherwise(
                 value_cases

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from pipelines.conform._common import (
     DELIVERY_ORDER,
     ConformCounts,
+    count_outcome,
     later_delivery,
     latest_per_key,
     quarantine,
@@ -27,6 +28,8 @@ from pipelines.conform._common import (
 )
 from pipelines.normalise import clean_code, clean_text, parse_amount_yuan, parse_date, token
 from quality import rules as R
+from quality.gates import check_incoming
+from quality.policy import blocking_rules, policy_for
 from warehouse import tables
 from warehouse.settings import Settings
 
@@ -112,12 +115,15 @@ def conform(
         with_raw(run_bronze(spark, SOURCE, run_date, settings), SOURCE), settings.resolved_pii_key()
     )
     the_rules = rules(region_codes)
-    good, bad = split_by_rules(staged, the_rules)
+    # Only `block` rules quarantine; GX records every rule (block and warn) in the ledger.
+    blocking = blocking_rules(TARGET.qualified, the_rules, policy_for(settings))
+    good, bad = split_by_rules(staged, blocking)
     checked = good.unionByName(bad).cache()
     try:
+        check_incoming(spark, checked, TARGET, SOURCE, the_rules, run_date, settings)
         good = checked.where(F.col("_first").isNull())
         bad = checked.where(F.col("_first").isNotNull())
-        quarantine(spark, bad, the_rules, SOURCE, run_date, settings)
+        quarantine(spark, bad, blocking, SOURCE, run_date, settings)
         keep = (
             VERSION_COLUMNS
             + [c for c in DELIVERY_ORDER if c not in VERSION_COLUMNS]
@@ -145,8 +151,7 @@ def conform(
             .whenNotMatchedInsertAll()
             .execute()
         )
-        n_in, n_bad, n_good = checked.count(), bad.count(), good.count()
-        n_rows = good.select("uscc", "valid_from").distinct().count()
+        n_in, n_bad, n_good, n_rows = count_outcome(checked, ("uscc", "valid_from"))
     finally:
         checked.unpersist()
     return ConformCounts(SOURCE, TARGET.qualified, n_in, n_bad, n_good - n_rows, n_rows)

@@ -1,0 +1,181 @@
+"""Great Expectations as the engine of record: one file context per Data Docs folder, suites
+validated on Spark DataFrames through GX's Spark datasource, results turned into ledger rows."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+import great_expectations as gx  # noqa: E402 (analytics must be off before the import)
+from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
+from pyspark.sql import DataFrame  # noqa: E402
+
+from warehouse.settings import Settings  # noqa: E402
+
+DATASOURCE = "lakehouse"
+LINEAGE_INDEX = ["_source_file", "_source_row"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One expectation's result on one run: a row of ``audit.quality_results``."""
+
+    run_date: date
+    table_name: str
+    source: str
+    expectation: str
+    expectation_type: str
+    suite: str
+    column_name: str | None
+    defect_class: str | None
+    gate: str
+    outcome: str  # passed | warned | quarantined | blocked
+    success: bool
+    observed_value: str | None
+    threshold: str | None
+    element_count: int | None
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    rows_quarantined: int
+    policy_version: str
+
+
+def docs_root(settings: Settings) -> Path:
+    """Folder of the GX project and its Data Docs (``data_docs_root`` or beside the lake)."""
+    if settings.data_docs_root:
+        return Path(settings.data_docs_root)
+    return Path(settings.lake_root).resolve().parent / "quality_docs"
+
+
+_CONTEXTS: dict[str, Any] = {}
+
+
+def context(settings: Settings) -> Any:
+    """The GX file context under :func:`docs_root` (one per folder and process)."""
+    root = str(docs_root(settings).resolve())
+    if root not in _CONTEXTS:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        ctx = gx.get_context(mode="file", project_root_dir=root)
+        ctx.variables.progress_bars = {"globally": False}
+        _CONTEXTS[root] = ctx
+    return _CONTEXTS[root]
+
+
+def _batch_definition(ctx: Any, dataset: str) -> Any:
+    try:
+        source = ctx.data_sources.get(DATASOURCE)
+    except (KeyError, LookupError, ValueError):
+        source = ctx.data_sources.add_spark(DATASOURCE)
+    try:
+        asset = source.get_asset(dataset)
+    except LookupError:
+        asset = source.add_dataframe_asset(dataset)
+    try:
+        return asset.get_batch_definition("whole")
+    except (KeyError, LookupError, ValueError):
+        return asset.add_batch_definition_whole_dataframe("whole")
+
+
+def _outcome(success: bool, gate: str, row_level: bool) -> str:
+    if success:
+        return "passed"
+    if gate == "warn":
+        return "warned"
+    return "quarantined" if row_level else "blocked"
+
+
+def validate(
+    settings: Settings,
+    *,
+    suite_name: str,
+    dataset: str,
+    df: DataFrame,
+    expectations: list[Any],
+    run_date: date,
+    table_name: str,
+    source: str,
+    policy_version: str,
+) -> list[CheckResult]:
+    """Validate ``df`` with a suite of ``expectations`` (each with meta name, gate, threshold and
+    ``row_level`` for row rules); return one :class:`CheckResult` per expectation.
+
+    A failed ``block`` row rule has outcome ``quarantined`` (conform holds its rows back); a
+    failed ``block`` table-level check has outcome ``blocked``; a failed ``warn`` one ``warned``.
+    """
+    ctx = context(settings)
+    suite = ctx.suites.add_or_update(
+        gx.ExpectationSuite(
+            name=suite_name,
+            expectations=expectations,
+            meta={"policy_version": policy_version, "table": table_name, "source": source},
+        )
+    )
+    vd = ctx.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=suite_name, data=_batch_definition(ctx, dataset), suite=suite)
+    )
+    index = [c for c in LINEAGE_INDEX if c in df.columns]
+    fmt: dict[str, Any] = {"result_format": "SUMMARY"}
+    if index:
+        fmt["unexpected_index_column_names"] = index
+    result = vd.run(
+        batch_parameters={"dataframe": df},
+        result_format=fmt,
+        run_id=RunIdentifier(run_name=f"{run_date.isoformat()} {suite_name}"),
+    )
+    by_name = {e.meta["name"]: e for e in expectations}
+    out = []
+    for r in result.results:
+        meta = r.expectation_config.meta or {}
+        name = meta["name"]
+        if r.exception_info and r.exception_info.get("raised_exception"):
+            raise RuntimeError(
+                f"expectation {name} on {table_name} raised: "
+                f"{r.exception_info.get('exception_message')}"
+            )
+        res = r.result or {}
+        row_level = bool(meta.get("row_level"))  # a row rule: failing rows are quarantined
+        gate = meta["gate"]
+        unexpected = res.get("unexpected_count")
+        observed = (
+            f"{unexpected} of {res.get('element_count')} rows"
+            if "unexpected_count" in res and "observed_value" not in res
+            else (None if res.get("observed_value") is None else str(res["observed_value"]))
+        )
+        out.append(
+            CheckResult(
+                run_date=run_date,
+                table_name=table_name,
+                source=source,
+                expectation=name,
+                expectation_type=r.expectation_config.type,
+                suite=suite_name,
+                column_name=r.expectation_config.kwargs.get("column"),
+                defect_class=meta.get("defect_class"),
+                gate=gate,
+                outcome=_outcome(bool(r.success), gate, row_level),
+                success=bool(r.success),
+                observed_value=observed,
+                threshold=meta.get("threshold"),
+                element_count=res.get("element_count"),
+                unexpected_count=unexpected,
+                unexpected_percent=res.get("unexpected_percent"),
+                rows_quarantined=int(unexpected or 0) if row_level and gate == "block" else 0,
+                policy_version=policy_version,
+            )
+        )
+        by_name.pop(name, None)
+    if by_name:
+        raise RuntimeError(f"GX returned no result for {sorted(by_name)} in {suite_name}")
+    return out
+
+
+def build_docs(settings: Settings) -> Path:
+    """Rebuild the Data Docs site from the stored suites and results; return its index.html."""
+    urls = context(settings).build_data_docs()
+    url = next(iter(urls.values()))
+    return Path(url.removeprefix("file://"))

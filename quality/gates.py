@@ -1,0 +1,188 @@
+"""Quality gates of one run: validate with GX, write the ledger, stop the run on a blocking
+table-level failure.
+
+Row rules never stop a run: their rows are quarantined by conform (a Spark filter over the
+``block`` rules, :func:`quality.policy.blocking_rules`). Table-level checks with gate ``block``
+raise :class:`GateBlocked` after the ledger rows that explain them are written.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pipelines.sources import SOURCES
+from quality import ledger, suites
+from quality.engine import CheckResult, validate
+from quality.policy import Policy, policy_for
+from quality.rules import RowRule
+from warehouse import tables
+from warehouse.settings import Settings
+
+
+class GateBlocked(RuntimeError):
+    """A ``block`` table-level expectation failed: downstream steps must not run."""
+
+    def __init__(self, failures: list[CheckResult]):
+        self.failures = failures
+        first = failures[0]
+        detail = "; ".join(
+            f"{f.table_name} {f.expectation}: observed {f.observed_value}, expected {f.threshold}"
+            for f in failures
+        )
+        super().__init__(f"质量闸门阻断 / quality gate blocked on {first.run_date}: {detail}")
+
+
+def _raise_if_blocked(results: list[CheckResult]) -> None:
+    blocked = [r for r in results if r.outcome == "blocked"]
+    if blocked:
+        raise GateBlocked(blocked)
+
+
+def check_incoming(
+    spark: SparkSession,
+    staged: DataFrame,
+    target: tables.Table,
+    source: str,
+    rules: list[RowRule],
+    run_date: date,
+    settings: Settings,
+) -> list[CheckResult]:
+    """Validate a source's staged rows of ``run_date`` against every rule (block and warn) and
+    record the results; quarantining is conform's Spark filter, so nothing is raised here.
+    A source with no rows that day gets no rows in the ledger."""
+    if staged.isEmpty():
+        return []  # the source delivered nothing today: freshness covers that
+    policy = policy_for(settings)
+    results = validate(
+        settings,
+        suite_name=f"{target.qualified}.incoming.{source}",
+        dataset=f"{target.qualified}.incoming.{source}",
+        df=staged,
+        expectations=suites.incoming_expectations(target.qualified, rules, staged, policy),
+        run_date=run_date,
+        table_name=target.qualified,
+        source=source,
+        policy_version=policy.version,
+    )
+    ledger.write(spark, results, settings)
+    return results
+
+
+def _previous_volumes(
+    spark: SparkSession, source: str, run_date: date, settings: Settings, policy: Policy
+) -> list[int]:
+    log = tables.read(spark, tables.INGEST_LOG, settings).where(
+        (F.col("source") == source) & (F.col("status") == "landed")
+    )
+    per_run = log.groupBy("run_date").agg(F.sum("rows_landed").alias("rows"))
+    rows = per_run.where(F.col("run_date") < F.lit(run_date)).orderBy(F.desc("run_date"))
+    if policy.param("volume", "exclude_cutover", True):
+        first = log.agg(F.min("run_date")).first()[0]
+        rows = rows.where(F.col("run_date") != F.lit(first)) if first else rows
+    window = int(policy.param("volume", "window_runs", 7))
+    return [r["rows"] for r in rows.limit(window).collect()]
+
+
+def check_bronze(spark: SparkSession, run_date: date, settings: Settings) -> list[CheckResult]:
+    """Bronze gate of ``run_date``: per source landed today, lineage, row identity and volume;
+    then every source's freshness. Raises :class:`GateBlocked` on a blocking failure."""
+    from pipelines.conform._common import run_bronze
+
+    policy = policy_for(settings)
+    results: list[CheckResult] = []
+    landed = {
+        r["source"]
+        for r in tables.read(spark, tables.INGEST_LOG, settings)
+        .where((F.col("run_date") == F.lit(run_date)) & (F.col("status") == "landed"))
+        .select("source")
+        .distinct()
+        .collect()
+    }
+    for source in (s for s in SOURCES if s in landed):
+        table = tables.BRONZE[source]
+        results += validate(
+            settings,
+            suite_name=table.qualified,
+            dataset=table.qualified,
+            df=run_bronze(spark, source, run_date, settings),
+            expectations=suites.bronze_expectations(
+                source, _previous_volumes(spark, source, run_date, settings, policy), policy
+            ),
+            run_date=run_date,
+            table_name=table.qualified,
+            source=source,
+            policy_version=policy.version,
+        )
+    results += check_freshness(spark, run_date, settings, policy)
+    ledger.write(spark, results, settings)
+    _raise_if_blocked(results)
+    return results
+
+
+def check_freshness(
+    spark: SparkSession, run_date: date, settings: Settings, policy: Policy
+) -> list[CheckResult]:
+    """Age in days of each source's latest landed delivery up to ``run_date`` (one small
+    batch: one row per source that ever delivered)."""
+    latest = (
+        tables.read(spark, tables.INGEST_LOG, settings)
+        .where((F.col("status") == "landed") & (F.col("run_date") <= F.lit(run_date)))
+        .groupBy("source")
+        .agg(F.max("run_date").alias("latest_delivery"))
+        .withColumn("age_days", F.datediff(F.lit(run_date), "latest_delivery"))
+    )
+    return validate(
+        settings,
+        suite_name="audit.ingest_log.freshness",
+        dataset="audit.ingest_log.freshness",
+        df=latest,
+        expectations=suites.freshness_expectations(policy),
+        run_date=run_date,
+        table_name="audit.ingest_log",
+        source="-",
+        policy_version=policy.version,
+    )
+
+
+def check_tables(
+    spark: SparkSession, run_date: date, checked: tuple[tables.Table, ...], settings: Settings
+) -> list[CheckResult]:
+    """Table-level gate (key present, key unique) over whole silver or gold tables; tables not
+    created yet are skipped. Raises :class:`GateBlocked` on a blocking failure."""
+    policy = policy_for(settings)
+    results: list[CheckResult] = []
+    for table in checked:
+        if not DeltaTable.isDeltaTable(spark, table.path(settings)):
+            continue
+        results += validate(
+            settings,
+            suite_name=table.qualified,
+            dataset=table.qualified,
+            df=tables.read(spark, table, settings),
+            expectations=suites.table_expectations(table, policy),
+            run_date=run_date,
+            table_name=table.qualified,
+            source="-",
+            policy_version=policy.version,
+        )
+    ledger.write(spark, results, settings)
+    _raise_if_blocked(results)
+    return results
+
+
+SILVER_TABLES: tuple[tables.Table, ...] = (tables.DIM_ENTERPRISE, *tables.SILVER_FACTS)
+
+
+def gold_tables() -> tuple[tables.Table, ...]:
+    """The gold-layer tables of the registry (the audit tables models/ declares are not gold)."""
+    return tuple(t for t in tables.GOLD_TABLES if t.layer == "gold")
+
+
+def check_gold(spark: SparkSession, run_date: date, settings: Settings) -> list[CheckResult]:
+    """Gold gate: key present and unique in every gold table built so far (call after the
+    gold steps of a run; raises :class:`GateBlocked` on a blocking failure)."""
+    return check_tables(spark, run_date, gold_tables(), settings)

@@ -1,0 +1,122 @@
+"""The risk-insight stage in one call: tiers -> plan -> every district's list -> warnings.
+
+``run_insight(spark, as_of, settings)`` is what the demo and the Airflow DAG call after
+scoring; ``print_insight_summary(summary, console)`` prints its closing output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from pyspark.sql import SparkSession
+
+from risk_insight.lists import (
+    HEADERS,
+    ListFiles,
+    district_list,
+    lists_folder,
+    regions_at,
+    write_list,
+)
+from risk_insight.plan import PlanResult, build_plan
+from risk_insight.policy import policy_for
+from risk_insight.tiers import build_tiers
+from risk_insight.warnings import build_warnings
+from warehouse.settings import Settings, get_settings
+
+
+@dataclass
+class InsightSummary:
+    """What one insight run produced, and where its files are."""
+
+    as_of: date
+    policy_version: str
+    tiers: dict[str, int]
+    plan: PlanResult
+    warnings: dict[str, int]
+    lists: list[ListFiles] = field(default_factory=list)
+    sample_region: str | None = None
+    sample: pd.DataFrame | None = None  # top rows of the sample district's list
+    outputs: Path | None = None
+
+
+def run_insight(
+    spark: SparkSession,
+    as_of: date,
+    settings: Settings | None = None,
+    seed: int | None = None,
+    sample_rows: int = 10,
+) -> InsightSummary:
+    """Build gold.credit_tiers, gold.inspection_plan (+ public file), every district's list
+    and gold.warnings for ``as_of`` (needs gold.risk_scores at ``as_of``). Idempotent."""
+    s = settings or get_settings()
+    pol = policy_for(s)
+    tiers = build_tiers(spark, as_of, s, pol)
+    plan = build_plan(spark, as_of, s, seed, pol)
+    warnings = build_warnings(spark, as_of, s, pol)
+    files, sample_region, sample = [], None, None
+    folder = lists_folder(s, as_of)
+    for region in regions_at(spark, as_of, s):
+        pdf = district_list(spark, region, as_of, s, pol)
+        files.append(write_list(pdf, folder, region, as_of))
+        # the sample district: the one with the most D-tier enterprises (ties by code)
+        d = int((pdf["tier"] == "D").sum())
+        if sample is None or d > int((sample["tier"] == "D").sum()):
+            sample_region, sample = region, pdf
+    return InsightSummary(
+        as_of=as_of,
+        policy_version=pol.version,
+        tiers=tiers,
+        plan=plan,
+        warnings=warnings,
+        lists=files,
+        sample_region=sample_region,
+        sample=None if sample is None else sample.head(sample_rows),
+        outputs=Path(s.outputs_root).resolve(),
+    )
+
+
+def print_insight_summary(summary: InsightSummary, console) -> None:
+    """Print tier counts, plan size per tier and region, one district's top list rows with
+    reasons, warnings and where the files were written (a ``rich`` console)."""
+    from rich.table import Table
+
+    def table(title: str, headers: list[str], rows: list[list[object]]) -> None:
+        t = Table(title=title)
+        for h in headers:
+            t.add_column(h)
+        for row in rows:
+            t.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+        console.print(t)
+
+    console.rule(f"risk insight / 风险洞察 as of {summary.as_of} ({summary.policy_version})")
+    table(
+        "tiers / 信用风险分类", ["tier", "enterprises"], [[k, v] for k, v in summary.tiers.items()]
+    )
+    p = summary.plan
+    tiers = ["A", "B", "C", "D"]
+    regions = sorted({r for r, _ in p.size})
+    rows = [[r, *(p.size.get((r, t), 0) for t in tiers), sum(p.size.get((r, t), 0) for t in tiers)]
+            for r in regions]  # fmt: skip
+    rows.append(["all", *(sum(p.size.get((r, t), 0) for r in regions) for t in tiers), p.total])
+    table(f"plan {p.plan_id} (seed {p.seed}) / 双随机抽查计划: drawn per region and tier",
+          ["region", *tiers, "total"], rows)  # fmt: skip
+    table("early warnings / 风险预警", ["trigger", "enterprises"],
+          [[k, v] for k, v in summary.warnings.items()])  # fmt: skip
+    if summary.sample is not None:
+        cols = ["rank", "uscc", "name", "tier", "credit_score", "reasons", "drawn"]
+        table(
+            f"target list of district {summary.sample_region} / 检查对象名单 (top "
+            f"{len(summary.sample)})",
+            [HEADERS[c] for c in cols],
+            [[row[c] for c in cols] for _, row in summary.sample.iterrows()],
+        )
+    console.print(
+        f"lists / 检查对象名单: {len(summary.lists)} districts under "
+        f"{summary.lists[0].csv.parent if summary.lists else '-'}"
+    )
+    if p.public_csv:
+        console.print(f"public plan / 一公开: {p.public_csv} (manifest {p.manifest})")

@@ -1,0 +1,90 @@
+"""The tier policy: one versioned YAML (``tier_policy.yaml``) loaded into a typed object.
+
+Tiers, plans, lists and warnings take a :class:`TierPolicy`; the version they were made under
+is written beside every row so a list can be reproduced and explained later.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, Field, model_validator
+
+DEFAULT_POLICY = Path(__file__).with_name("tier_policy.yaml")
+TIERS = ("A", "B", "C", "D")  # low to high risk
+TIER_ORDER = {t: i for i, t in enumerate(TIERS)}
+
+
+class Rules(BaseModel):
+    serious_list_tier: str = "D"
+    abnormal_list_min_tier: str = "C"
+    excluded_statuses: list[str] = Field(default_factory=lambda: ["注销", "吊销"])
+
+
+class Draw(BaseModel):
+    ratios: dict[str, float]
+    seed: int = 20260101
+    inspection_window_days: int = 60
+
+
+class Lists(BaseModel):
+    top_reasons: int = 3
+
+
+class Warnings(BaseModel):
+    tier_rise: int = 2
+    serious_lookback_days: int = 31
+    complaint_recent_days: int = 90
+    complaint_history_days: int = 365
+    complaint_min_recent: int = 3
+    complaint_surge_ratio: float = 3.0
+
+
+class TierPolicy(BaseModel):
+    """Tier shares, hard rules, draw ratios, list and warning settings, under one version."""
+
+    version: str
+    shares: dict[str, float]
+    rules: Rules = Field(default_factory=Rules)
+    draw: Draw
+    lists: Lists = Field(default_factory=Lists)
+    warnings: Warnings = Field(default_factory=Warnings)
+
+    @model_validator(mode="after")
+    def _check(self) -> TierPolicy:
+        for name, d in (("shares", self.shares), ("draw.ratios", self.draw.ratios)):
+            if set(d) != set(TIERS):
+                raise ValueError(f"{name} must name exactly the tiers {TIERS}: {sorted(d)}")
+            if any(not 0 <= v <= 1 for v in d.values()):
+                raise ValueError(f"{name} must lie in [0, 1]: {d}")
+        if abs(sum(self.shares.values()) - 1) > 1e-9:
+            raise ValueError(f"tier shares must sum to 1: {self.shares}")
+        for t in (self.rules.serious_list_tier, self.rules.abnormal_list_min_tier):
+            if t not in TIERS:
+                raise ValueError(f"unknown tier {t!r}")
+        return self
+
+    def cumulative_shares(self) -> list[tuple[str, float]]:
+        """(tier, share of the population at or above this tier's risk), D first."""
+        out, acc = [], 0.0
+        for t in reversed(TIERS):
+            acc += self.shares[t]
+            out.append((t, acc))
+        return out
+
+
+def load_policy(path: str | Path | None = None) -> TierPolicy:
+    """The policy in ``path`` (default: the reviewed ``tier_policy.yaml`` beside this module)."""
+    return _load(str(path or DEFAULT_POLICY))
+
+
+@lru_cache(maxsize=8)
+def _load(path: str) -> TierPolicy:
+    return TierPolicy.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+
+
+def policy_for(settings) -> TierPolicy:
+    """The policy named by ``settings.tier_policy`` (or the default one)."""
+    return load_policy(getattr(settings, "tier_policy", None))
