@@ -13,19 +13,20 @@ from warehouse import tables
 from warehouse.settings import Settings
 
 LEDGER = tables.QUALITY_RESULTS
-_CONTENT = [c for c in LEDGER.columns if c not in LEDGER.keys and c != "validated_at"]
 
 
 def write(spark: SparkSession, results: list[CheckResult], settings: Settings) -> None:
-    """MERGE ``results`` on the ledger key; a row changes only when its content changes, so a
-    re-run of the same date leaves the table as it was."""
+    """MERGE ``results`` on the ledger key. A stored row is replaced only when the verdict
+    (outcome) changes: a re-run of a date after later dates landed sees bigger tables, but if it
+    reaches the same verdict the ledger keeps the entry of the run that first decided it, so a
+    re-run or backfill leaves the table as it was, and a fixed-and-replayed problem still shows."""
     if not results:
         return
     now = datetime.now()
     rows = [{**r.__dict__, "validated_at": now} for r in results]
     df = spark.createDataFrame(rows, LEDGER.schema)
     on = " AND ".join(f"t.{k} = s.{k}" for k in LEDGER.keys)
-    changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in _CONTENT)
+    changed = "NOT (t.outcome <=> s.outcome)"
     (
         tables.delta(spark, LEDGER, settings)
         .alias("t")
