@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from delta import configure_spark_with_delta_pip
 from pyspark.sql import SparkSession
 
@@ -23,6 +25,8 @@ def get_spark(settings: Settings | None = None, app_name: str = "risk-insight") 
             "spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"
         )
         .config("spark.driver.memory", s.driver_memory)
+        # Python workers (pandas UDFs, mapInPandas) must use this interpreter and its packages.
+        .config("spark.pyspark.python", sys.executable)
         .config("spark.sql.shuffle.partitions", str(s.shuffle_partitions))
         .config("spark.sql.session.timeZone", s.timezone)
         .config("spark.ui.showConsoleProgress", "false")

@@ -1,0 +1,379 @@
+"""The steps the Airflow DAGs call, as plain functions (no Airflow import here).
+
+Each step takes the run's params (a dict, as Airflow passes them) and a date, builds the
+settings for that run, gets the process's Spark session and calls one project function.
+Everything heavy (Spark, GX, LightGBM) is imported inside the functions, so importing this
+module (and so parsing the DAG files) stays cheap. Tests can call these without Airflow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from warehouse.settings import Settings
+
+# Steps other engineers are still writing: (module, function). A DAG task whose function is
+# not importable yet is skipped with this name in its log; it runs once the function exists.
+INSIGHT_STEP = ("risk_insight.insight", "run_insight")
+MARTS_STEP = ("pipelines.marts", "build_marts")
+BI_REFRESH_STEP = ("risk_insight.superset", "refresh")
+
+# Source systems, in landing order (mirrors pipelines.sources.SOURCES; checked by the tests).
+SOURCE_NAMES = (
+    "registry",
+    "annual_report",
+    "penalty",
+    "abnormal_list",
+    "serious_list",
+    "inspection",
+    "complaint",
+)
+
+
+def settings_for(params: dict[str, Any]) -> Settings:
+    """The engine settings of one DAG run: the process settings with the run's overrides."""
+    from warehouse.settings import get_settings
+
+    update = {
+        k: params[k]
+        for k in ("lake_root", "landing_root", "outputs_root", "quality_policy", "tier_policy")
+        if params.get(k)
+    }
+    return get_settings().model_copy(update=update)
+
+
+def spark_for(settings: Settings) -> SparkSession:
+    """The process's Spark session (created on first use; shared by tasks in one process)."""
+    from warehouse.spark import get_spark
+
+    return get_spark(settings)
+
+
+def delivery_date(logical_date: datetime | date) -> date:
+    """The delivery folder a daily run processes: ``<landing>/<logical date>/``."""
+    return logical_date.date() if isinstance(logical_date, datetime) else logical_date
+
+
+def resolve_run(params: dict[str, Any], logical_date: datetime | date) -> dict[str, str]:
+    """Dates and roots of a daily run; fails early if the gate policy is not the expected one.
+
+    ``as_of`` defaults to the day after the delivery date: features at T use records known
+    before T, so that day's delivery is included.
+    """
+    s = settings_for(params)
+    run_date = delivery_date(logical_date)
+    as_of = date.fromisoformat(params["as_of"]) if params.get("as_of") else run_date + timedelta(1)
+    return {
+        "run_date": run_date.isoformat(),
+        "as_of": as_of.isoformat(),
+        "landing_root": str(s.landing_root),
+        "lake_root": str(s.lake_root),
+        **policy_versions(params, s),
+    }
+
+
+def policy_versions(params: dict[str, Any], s: Settings) -> dict[str, str]:
+    """Versions of the tier policy (tiers, plans, lists) and of the gate policy in force;
+    raises if the run's params ask for other versions (``policy_version``,
+    ``quality_policy_version``)."""
+    from quality.policy import policy_for as gate_policy
+
+    found = {"quality_policy_version": gate_policy(s).version}
+    if pending(("risk_insight.policy", "policy_for")) is None:
+        found["policy_version"] = _call(("risk_insight.policy", "policy_for"), s).version
+    for key, version in found.items():
+        wanted = params.get(key) or ""
+        if wanted and wanted != version:
+            raise ValueError(f"{key} in force is {version}, the run asked for {wanted}")
+    return found
+
+
+def prepare_world(params: dict[str, Any]) -> dict[str, Any]:
+    """Demo only: with ``enterprises`` > 0, simulate that world into the landing root's parent
+    unless the same world is there already. With 0 (production) this does nothing."""
+    n = int(params.get("enterprises") or 0)
+    if n <= 0:
+        return {"simulated": False}
+    from pipelines.simulator import SimulationConfig, simulate
+
+    landing = Path(settings_for(params).landing_root)
+    out = landing.parent
+    config = SimulationConfig(
+        enterprises=n, years=int(params.get("years") or 2), seed=int(params.get("seed") or 42)
+    )
+    wanted = {"enterprises": config.enterprises, "years": config.years, "seed": config.seed}
+    stamp = out / "simulation.json"
+    if stamp.exists() and json.loads(stamp.read_text()) == wanted:
+        return {"simulated": False, **wanted}
+    summary = simulate(config, out)
+    if summary.out / "landing" != landing:
+        raise ValueError(f"landing_root must be <out>/landing, got {landing}")
+    stamp.write_text(json.dumps(wanted))
+    return {"simulated": True, **wanted}
+
+
+def land(params: dict[str, Any], run_date: str, source: str) -> list[dict[str, Any]]:
+    """Land one source's file of the delivery date (skipped if its checksum already landed)."""
+    from pipelines.ingest import land_day
+
+    s = settings_for(params)
+    folder = Path(s.landing_root) / run_date
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no delivery folder for {run_date}: {folder}")
+    done = land_day(spark_for(s), Path(s.landing_root), date.fromisoformat(run_date), s, [source])
+    return [
+        {"source": r.source, "status": r.status, "read": r.rows_read, "landed": r.rows_landed,
+         "quarantined": r.rows_quarantined}
+        for r in done
+    ]  # fmt: skip
+
+
+def bronze_gate(params: dict[str, Any], run_date: str) -> dict[str, int]:
+    """Bronze gate (lineage, row identity, volume, freshness); raises ``GateBlocked``."""
+    from quality import gates, ledger
+
+    s = settings_for(params)
+    spark = spark_for(s)
+    gates.check_bronze(spark, date.fromisoformat(run_date), s)
+    return ledger.run_summary(spark, date.fromisoformat(run_date), s)
+
+
+def conform(params: dict[str, Any], run_date: str) -> list[dict[str, Any]]:
+    """Bronze → silver for the delivery date (row rules checked, block rows quarantined)."""
+    from pipelines.conform import conform_day
+
+    s = settings_for(params)
+    counts = conform_day(spark_for(s), date.fromisoformat(run_date), s)
+    return [
+        {"source": c.source, "target": c.target, "in": c.rows_in, "conformed": c.rows_conformed,
+         "quarantined": c.rows_quarantined, "duplicates": c.rows_duplicate}
+        for c in counts
+    ]  # fmt: skip
+
+
+def rectification_reports(params: dict[str, Any], run_date: str) -> list[str]:
+    """Rectification reports (CSV + HTML) for sources with quarantined rows that day."""
+    from quality.reports import write_run_reports
+
+    s = settings_for(params)
+    return [str(r.html) for r in write_run_reports(spark_for(s), date.fromisoformat(run_date), s)]
+
+
+def silver_gate(params: dict[str, Any], run_date: str) -> dict[str, int]:
+    """Silver gate (keys present and unique); raises ``GateBlocked``."""
+    from quality import gates, ledger
+
+    s = settings_for(params)
+    spark = spark_for(s)
+    gates.check_tables(spark, date.fromisoformat(run_date), gates.SILVER_TABLES, s)
+    return ledger.run_summary(spark, date.fromisoformat(run_date), s)
+
+
+def features(params: dict[str, Any], as_of: str) -> list[str]:
+    """Point-in-time gold features for the as-of date (that partition replaced)."""
+    from pipelines.features import build_features
+
+    s = settings_for(params)
+    return [d.isoformat() for d in build_features(spark_for(s), date.fromisoformat(as_of), s)]
+
+
+def gold_gate(params: dict[str, Any], run_date: str) -> dict[str, int]:
+    """Gold gate over the gold tables built so far; raises ``GateBlocked``."""
+    from quality import gates, ledger
+
+    s = settings_for(params)
+    spark = spark_for(s)
+    gates.check_gold(spark, date.fromisoformat(run_date), s)
+    return ledger.run_summary(spark, date.fromisoformat(run_date), s)
+
+
+def score(params: dict[str, Any], as_of: str) -> dict[str, Any]:
+    """Score every active enterprise at the as-of date with the current champion (or with
+    the registered ``model_version`` the run names, an operator's explicit choice)."""
+    from models.score import score as score_all
+
+    s = settings_for(params)
+    version = params.get("model_version") or None
+    return score_all(spark_for(s), date.fromisoformat(as_of), s, version)
+
+
+def data_docs(params: dict[str, Any]) -> str:
+    """Rebuild the Great Expectations Data Docs; returns the index page."""
+    from quality.engine import build_docs
+
+    return str(build_docs(settings_for(params)))
+
+
+def pending(step: tuple[str, str]) -> str | None:
+    """``module.function`` if that step's function does not exist yet, else None."""
+    module, name = step
+    try:
+        return None if callable(getattr(importlib.import_module(module), name, None)) else (
+            f"{module}.{name}"
+        )
+    except ModuleNotFoundError:
+        return f"{module}.{name}"
+
+
+def _call(step: tuple[str, str], *args: Any) -> Any:
+    module, name = step
+    return getattr(importlib.import_module(module), name)(*args)
+
+
+def insight(params: dict[str, Any], as_of: str) -> Any:
+    """Tiers, random-draw plans, target lists and warnings at the as-of date."""
+    s = settings_for(params)
+    return _jsonable(_call(INSIGHT_STEP, spark_for(s), date.fromisoformat(as_of), s))
+
+
+def marts(params: dict[str, Any], as_of: str) -> Any:
+    """Serving marts (gold → the SQL store BI reads)."""
+    s = settings_for(params)
+    return _jsonable(_call(MARTS_STEP, spark_for(s), date.fromisoformat(as_of), s))
+
+
+def bi_refresh(params: dict[str, Any]) -> Any:
+    """Refresh the BI datasets (an outside system: the DAG retries this with backoff)."""
+    return _jsonable(_call(BI_REFRESH_STEP, settings_for(params)))
+
+
+def _jsonable(value: Any) -> Any:
+    """A small JSON-able summary of a step's result for XCom (its repr if not JSON)."""
+    if dataclasses.is_dataclass(value):
+        value = {
+            f.name: v if isinstance(v := getattr(value, f.name), int | float | bool) else str(v)
+            for f in dataclasses.fields(value)
+            if f.name not in ("sample",)
+        }
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        return repr(value)[:2000]
+
+
+# ---- model retrain ----------------------------------------------------------------------------
+
+
+def training_schedule(params: dict[str, Any]) -> dict[str, Any]:
+    """The backtest folds and final training dates laid on silver's inspection span."""
+    from models.train import data_span, make_schedule
+
+    s = settings_for(params)
+    versions = policy_versions(params, s)
+    first, last = data_span(spark_for(s), s)
+    sched = make_schedule(
+        first,
+        last,
+        horizon_days=int(params["horizon_days"]),
+        n_folds=int(params["n_folds"]),
+        fold_step_months=int(params["fold_step_months"]),
+        train_step_months=int(params["train_step_months"]),
+        warmup_months=int(params["warmup_months"]),
+    )
+    return {
+        "folds": {t.isoformat(): {"train": [d.isoformat() for d in tr], "calibration":
+                                  c.isoformat()} for t, (tr, c) in sched.folds.items()},
+        "final": {"train": [d.isoformat() for d in sched.final[0]],
+                  "calibration": sched.final[1].isoformat()},
+        "horizon_days": int(params["horizon_days"]),
+        "data_span": [first.isoformat(), last.isoformat()],
+        **versions,
+    }  # fmt: skip
+
+
+def _schedule(plan: dict[str, Any]):
+    from models.train import Schedule
+
+    def d(x: str) -> date:
+        return date.fromisoformat(x)
+
+    return Schedule(
+        folds={d(t): ([d(x) for x in f["train"]], d(f["calibration"]))
+               for t, f in plan["folds"].items()},
+        final=([d(x) for x in plan["final"]["train"]], d(plan["final"]["calibration"])),
+    )  # fmt: skip
+
+
+def training_features(params: dict[str, Any], plan: dict[str, Any]) -> list[str]:
+    """Build the gold feature partitions the schedule needs and that do not exist yet."""
+    from models.train import ensure_features
+
+    s = settings_for(params)
+    dates = _schedule(plan).all_dates()
+    ensure_features(spark_for(s), dates, s)
+    return [x.isoformat() for x in dates]
+
+
+def train_and_gate(params: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
+    """Backtest the challenger, fit, register, run the promotion gate; the gate records its
+    decision in audit.model_decisions. Returns the decision."""
+    from models.registry import PromotionPolicy
+    from models.train import train_and_register
+
+    s = settings_for(params)
+    truth = params.get("truth_dir") or None
+    decision = train_and_register(
+        spark_for(s),
+        s,
+        seed=int(params["seed"]),
+        truth_dir=truth if truth and Path(truth).exists() else None,
+        horizon_days=int(plan["horizon_days"]),
+        schedule=_schedule(plan),
+        policy=PromotionPolicy(
+            margin=float(params["margin"]), fairness_bound=float(params["fairness_bound"])
+        ),
+    )
+    return {
+        "challenger": decision.challenger,
+        "champion_before": decision.champion_before,
+        "promoted": bool(decision.promoted),
+        "reasons": list(decision.reasons),
+    }
+
+
+def recorded_decision(params: dict[str, Any], challenger: str) -> dict[str, Any]:
+    """The gate's decision row of ``challenger`` as stored, and the champion now."""
+    from pyspark.sql import functions as F
+
+    from models import registry
+    from warehouse import tables
+
+    s = settings_for(params)
+    spark = spark_for(s)
+    rows = (
+        tables.read(spark, tables.MODEL_DECISIONS, s)
+        .where(F.col("challenger") == challenger)
+        .collect()
+    )
+    if not rows:
+        raise RuntimeError(f"no decision recorded in audit.model_decisions for {challenger}")
+    return {
+        "challenger": challenger,
+        "promoted": bool(rows[-1]["promoted"]),
+        "champion": registry.champion(spark, s),
+    }
+
+
+def rescore_with_champion(params: dict[str, Any]) -> dict[str, Any]:
+    """Score the as-of date (param, else the month after the data span) with the champion."""
+    from models.demo import next_month
+    from models.score import score as score_all
+    from models.train import data_span
+
+    s = settings_for(params)
+    spark = spark_for(s)
+    as_of = (
+        date.fromisoformat(params["as_of"])
+        if params.get("as_of")
+        else next_month(data_span(spark, s)[1])
+    )
+    return score_all(spark, as_of, s)

@@ -1,0 +1,77 @@
+"""Model frames: gold features joined with labels, collected for the (small) samples a model
+trains and is judged on, and the encoding of categorical features shared with scoring."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from pipelines.features import build_labels
+from pipelines.features.build import read_features
+from pipelines.features.catalog import CATEGORICAL, FEATURE_NAMES
+from warehouse.settings import Settings
+
+LABEL_COLUMNS = ("inspected", "drawn", "found", "penalised", "label")
+
+
+def load_frame(
+    spark: SparkSession,
+    as_of: Iterable[date],
+    settings: Settings,
+    only_inspected: bool,
+    horizon_days: int = 365,
+) -> pd.DataFrame:
+    """Features + labels at ``as_of`` as pandas: inspected enterprises only (a training sample)
+    or every active enterprise (an evaluation sample). Sorted for reproducible training."""
+    dates = sorted(set(as_of))
+    feats = read_features(spark, dates, settings).drop("_input_versions", "_built_at")
+    labels = build_labels(spark, dates, settings, horizon_days)
+    df = feats.join(labels, ["as_of", "uscc"], "left").fillna(
+        False, subset=["inspected", "drawn", "found", "penalised"]
+    )
+    df = df.fillna(0, subset=["label"])
+    if only_inspected:
+        df = df.where(F.col("inspected"))
+    pdf = df.toPandas()
+    pdf["as_of"] = pd.to_datetime(pdf["as_of"]).dt.date
+    for c in LABEL_COLUMNS:
+        pdf[c] = pdf[c].astype(int)
+    return pdf.sort_values(["as_of", "uscc"], kind="stable").reset_index(drop=True)
+
+
+def vocabulary(train: pd.DataFrame) -> dict[str, list[str]]:
+    """Sorted category values of each categorical feature seen in training."""
+    return {c: sorted(train[c].dropna().astype(str).unique().tolist()) for c in CATEGORICAL}
+
+
+def encode(df: pd.DataFrame, vocab: dict[str, list[str]], features: list[str]) -> pd.DataFrame:
+    """Numeric matrix for LightGBM: categories as their vocabulary index, unseen ones NaN."""
+    out = {}
+    for c in features:
+        if c in vocab:
+            index = {v: i for i, v in enumerate(vocab[c])}
+            out[c] = df[c].map(index).astype("float64")
+        else:
+            out[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+    return pd.DataFrame(out, index=df.index)
+
+
+def oracle_probabilities(truth_dir: str, frame: pd.DataFrame) -> np.ndarray:
+    """The simulator's true monthly finding probability of each row at its as-of month
+    (NaN where the truth has none); only for synthetic worlds."""
+    truth = pd.read_parquet(f"{truth_dir}/true_risk.parquet", columns=["uscc", "month", "true_p"])
+    truth["month"] = pd.to_datetime(truth["month"]).dt.date
+    wanted = set(frame["as_of"])
+    truth = truth[truth["month"].isin(wanted)]
+    merged = frame[["as_of", "uscc"]].merge(
+        truth, left_on=["as_of", "uscc"], right_on=["month", "uscc"], how="left"
+    )
+    return merged["true_p"].to_numpy()
+
+
+__all__ = ["FEATURE_NAMES", "encode", "load_frame", "oracle_probabilities", "vocabulary"]
