@@ -114,7 +114,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ]
     _print_rows("reconciliation per source", cols, [[r[c] for c in cols] for r in recon])
     _print_quality(spark, settings, last.docs_index if last else None)
-    _model_stage(spark, settings, out / "truth")
+    as_of = _model_stage(spark, settings, out / "truth")
+    _insight_stage(spark, settings, as_of, out / "reference" / "inspectors.csv")
     console.print(
         f"lake at {Path(settings.lake_root).resolve()}; demo took "
         f"{time.monotonic() - started:,.0f} s"
@@ -235,8 +236,18 @@ def cmd_warnings(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_stage(spark, settings, truth_dir: Path) -> None:
-    """Train a model if none is registered, score the latest month, print the backtests."""
+def _insight_stage(spark, settings, as_of: date, roster: Path) -> None:
+    """Tiers, the random-draw plan, every district's list and warnings, then their summary."""
+    from risk_insight.insight import print_insight_summary, run_insight
+    from risk_insight.plan import load_roster
+
+    load_roster(spark, roster, settings)
+    print_insight_summary(run_insight(spark, as_of, settings), console)
+
+
+def _model_stage(spark, settings, truth_dir: Path) -> date:
+    """Train a model if none is registered, score the latest month, print the backtests;
+    return the as-of date scored."""
     from models.demo import model_stage
 
     console.rule("risk model / 风险模型")
@@ -246,6 +257,8 @@ def _model_stage(spark, settings, truth_dir: Path) -> None:
         f"champion {stage['champion']} scored {stage['score']['rows']:,} enterprises "
         f"as of {stage['score']['as_of']} into gold.risk_scores"
     )
+    as_of = stage["score"]["as_of"]
+    return as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of))
 
 
 def _print_backtest(df) -> None:
