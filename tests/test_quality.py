@@ -116,17 +116,21 @@ def test_custom_expectations_count_what_the_rule_filters(spark, settings):
 def test_ledger_merge_is_idempotent(spark, settings):
     from quality.engine import CheckResult
 
-    def result(observed: str) -> CheckResult:
+    def result(observed: str, outcome: str = "passed") -> CheckResult:
         return CheckResult(
             date(2024, 1, 2), "silver.t", "-", "key_unique", "expect_natural_key_unique",
-            "silver.t", None, None, "block", "passed", True, observed, "0", None, None, None,
-            0, "v1",
+            "silver.t", None, None, "block", outcome, outcome == "passed", observed, "0", None,
+            None, None, 0, "v1",
         )  # fmt: skip
 
     ledger.write(spark, [result("0")], settings)
     first = ledger.read(spark, settings).collect()
     ledger.write(spark, [result("0")], settings)
     assert ledger.read(spark, settings).collect() == first  # validated_at kept too
-    ledger.write(spark, [result("3")], settings)
+    # A re-run reaching the same verdict on a bigger table keeps the first entry ...
+    ledger.write(spark, [result("0 of 133 rows")], settings)
+    assert ledger.read(spark, settings).collect() == first
+    # ... a changed verdict replaces it.
+    ledger.write(spark, [result("3", "blocked")], settings)
     rows = ledger.read(spark, settings).collect()
-    assert len(rows) == 1 and rows[0].observed_value == "3"
+    assert len(rows) == 1 and (rows[0].observed_value, rows[0].outcome) == ("3", "blocked")
