@@ -7,7 +7,8 @@ Per defect class, a defective row counts as caught when the pipeline did what th
 * ``normalise`` / ``dedupe``: it is not quarantined and its natural key is in silver (one row
   per key by construction, so a duplicate collapses);
 * ``merge``: it is not quarantined and the silver row of its key carries its lineage (the later
-  delivery won).
+  delivery won). A correction of a field that silver does not carry (see
+  :data:`NOT_IN_SILVER`) cannot change silver, so there it counts when it lands.
 
 Clean rows (delivered, not in the manifest) that were quarantined are false quarantines; they
 are attributed to the defect class of the rule that quarantined them.
@@ -28,6 +29,10 @@ from warehouse import tables
 from warehouse.settings import Settings
 
 INGEST_CHECK_CLASS = {"field_count": "malformed_row", "decodable": "malformed_row"}
+
+# Personal data dropped on the way to silver: the phone is not kept, and the legal
+# representative is identified by the token of the ID number, not the name.
+NOT_IN_SILVER = {("registry", "phone"), ("registry", "legal_rep")}
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,7 @@ def score(
         F.col("source_row").cast("long").alias("row"),
         "defect_class",
         "handling",
+        "field",
     )
     q = (
         tables.read(spark, tables.REJECTED_ROWS, settings)
@@ -145,9 +151,16 @@ def score(
         .join(landed, ids, "left")
         .fillna({"quarantined": False, "key_in_silver": False, "is_winner": False})
         .withColumn(
+            "_not_in_silver",
+            F.concat_ws(".", "source", "field").isin([f"{a}.{b}" for a, b in NOT_IN_SILVER]),
+        )
+        .withColumn(
             "caught",
             F.when(F.col("handling") == "quarantine", F.col("quarantined"))
-            .when(F.col("handling") == "merge", ~F.col("quarantined") & F.col("is_winner"))
+            .when(
+                F.col("handling") == "merge",
+                ~F.col("quarantined") & (F.col("is_winner") | F.col("_not_in_silver")),
+            )
             .otherwise(~F.col("quarantined") & F.col("key_in_silver")),
         )
     )
