@@ -7,36 +7,20 @@ world; prints the table and writes it into bench/RESULTS.md under ``## Data qual
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import re
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._results import RESULTS, write_section  # noqa: E402
 from pipelines.conform import region_reference  # noqa: E402
 from pipelines.run import delivery_dates, run_day  # noqa: E402
 from pipelines.simulator import SimulationConfig, simulate  # noqa: E402
 from quality import ledger, recall  # noqa: E402
 from warehouse.settings import Settings  # noqa: E402
 from warehouse.spark import get_spark  # noqa: E402
-
-RESULTS = Path(__file__).with_name("RESULTS.md")
-HEADING = "## Data quality"
-
-
-def replace_section(text: str, body: str) -> str:
-    """``text`` with the ``## Data quality`` section replaced by ``body`` (appended if absent);
-    other sections are kept as they are."""
-    section = f"{HEADING}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        return pattern.sub(lambda _m: section + "\n", text).rstrip() + "\n"
-    return (text.rstrip() + "\n\n" if text.strip() else "") + section
 
 
 def main() -> int:
@@ -69,9 +53,8 @@ def main() -> int:
     scores = recall.score(spark, work / "sim" / "truth" / "defects.csv", settings, codes)
     table = recall.markdown_table(scores)
     checks = ledger.run_summary(spark, None, settings)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     body = (
-        f"Measured {datetime.now():%Y-%m-%d %H:%M} on {machine} by `bench/bench_quality.py`: "
+        "Measured by `bench/bench_quality.py`: "
         f"{args.enterprises:,} enterprises × {args.years} years (seed {args.seed}), "
         f"{len(days)} deliveries, simulate + gated pipeline {pipeline_s:,.0f} s.\n\n"
         "A defective row is caught when it is quarantined (quarantine classes), lands in silver "
@@ -84,8 +67,7 @@ def main() -> int:
     )
     print(body)
     if not args.no_write:
-        old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Bench results\n"
-        RESULTS.write_text(replace_section(old, body), encoding="utf-8")
+        write_section("Data quality", body)
         print(f"written to {RESULTS}")
     bad = [s for s in scores if s.recall < 0.99 or s.false_rate > 0.001]
     return 1 if bad else 0
