@@ -65,16 +65,19 @@ def list_frame(
     enterprises: DataFrame,
     plan: DataFrame,
     roster: DataFrame,
-    region_code: str,
+    region_code: str | None,
     policy: TierPolicy,
 ) -> DataFrame:
-    """One district's list, ranked by risk (rank 1 = highest): every non-excluded enterprise
-    with tier, credit score, basis, top reasons (positive contributions, Chinese) and whether
-    this period's plan drew it. Inputs are the tables at one as-of date."""
+    """One district's list (every district's, ranked within each, when ``region_code`` is
+    None), ranked by risk (rank 1 = highest): every non-excluded enterprise with tier, credit
+    score, basis, top reasons (positive contributions, Chinese; English in ``reasons_en``) and
+    whether this period's plan drew it. Inputs are the tables at one as-of date."""
     n = policy.lists.top_reasons
     top = F.slice(F.filter("reasons", lambda r: r["contribution"] > 0), 1, n)
     reasons = scores.select(
-        "uscc", F.array_join(F.transform(top, lambda r: r["text_zh"]), "；").alias("_model_reasons")
+        "uscc",
+        F.array_join(F.transform(top, lambda r: r["text_zh"]), "；").alias("_model_reasons"),
+        F.array_join(F.transform(top, lambda r: r["text_en"]), "; ").alias("_reasons_en"),
     )
     rule_text = F.create_map(*[F.lit(x) for kv in RULE_TEXT.items() for x in kv])
     names = enterprises.where(F.col("is_current")).select("uscc", "name")
@@ -83,14 +86,18 @@ def list_frame(
         "inspector_id",
         "left",
     )
+    in_scope = ~F.col("excluded") & F.col("region_code").isNotNull()
+    if region_code is not None:
+        in_scope &= F.col("region_code") == F.lit(region_code)
     rows = (
-        tiers.where(~F.col("excluded") & (F.col("region_code") == F.lit(region_code)))
+        tiers.where(in_scope)
         .join(reasons, "uscc", "left")
         .join(names, "uscc", "left")
         .join(drawn, "uscc", "left")
     )
     rule = F.element_at(rule_text, F.col("rule"))
     return rows.select(
+        "region_code",
         F.row_number().over(_by_risk()).alias("rank"),
         "uscc",
         "name",
@@ -102,6 +109,10 @@ def list_frame(
         F.concat_ws("；", rule, F.col("_model_reasons")).alias("reasons"),
         F.coalesce(F.col("drawn"), F.lit("否")).alias("drawn"),
         F.concat_ws(" ", F.col("inspector_id"), F.col("_inspector_name")).alias("inspector"),
+        "probability",
+        F.concat_ws("; ", F.when(F.col("rule").isNotNull(), F.col("rule")), "_reasons_en").alias(
+            "reasons_en"
+        ),
     )
 
 
@@ -113,7 +124,9 @@ def _by_risk():
         F.create_map(*[F.lit(x) for kv in {"D": 0, "C": 1, "B": 2, "A": 3}.items() for x in kv]),
         F.col("tier"),
     )
-    return Window.orderBy(tier_rank, F.col("probability").desc(), F.col("uscc"))
+    return Window.partitionBy("region_code").orderBy(
+        tier_rank, F.col("probability").desc(), F.col("uscc")
+    )
 
 
 def district_list(

@@ -57,6 +57,22 @@ class Settings(BaseSettings):
     tier_policy: str | None = Field(
         None, description="tier policy YAML; default the reviewed risk_insight/policy one"
     )
+    serving_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the serving store BI reads (postgresql://…); default an "
+        "embedded DuckDB file <lake_root>/serving/marts.duckdb",
+    )
+    superset_url: str | None = Field(
+        None, description="Superset to provision (http://127.0.0.1:8088); unset = no BI refresh"
+    )
+    superset_user: str = "admin"
+    superset_password: str | None = Field(None, description="password of superset_user")
+
+    def serving_store(self) -> str:
+        """The serving store's SQLAlchemy URL (the embedded DuckDB file unless configured)."""
+        if self.serving_url:
+            return self.serving_url
+        return f"duckdb:///{Path(self.lake_root).resolve() / 'serving' / 'marts.duckdb'}"
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,228 @@
+"""The serving store BI reads: every mart named once, and how a run publishes them.
+
+A :class:`Mart` is a table in the serving store (an embedded DuckDB file by default,
+PostgreSQL when ``serving_url`` says so). ``publish`` writes a run's mart frames so that a
+reader never sees a half-written store:
+
+- DuckDB: the current file is copied beside itself, the copy is updated, then swapped in with
+  ``os.replace`` (readers holding the old file keep reading it; new readers get the new one).
+- PostgreSQL: all marts change in one transaction.
+
+A mart with ``partition_by`` is incremental: the run's values of that column are replaced and
+every other value is kept. A mart without it is rebuilt whole each run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import bindparam, create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from warehouse.settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class Mart:
+    """One serving table: its name, what it holds, and how a run refreshes it."""
+
+    name: str
+    description: str
+    partition_by: str | None = None  # incremental on this column; None = rebuilt whole
+    region_column: str | None = "region_code"  # district row-level security applies here
+
+
+MART_TIER_DISTRIBUTION = Mart(
+    "mart_tier_distribution",
+    "信用风险分类分布 / enterprises per tier by as-of month × district × industry × size",
+    partition_by="as_of",
+)
+MART_TARGET_LIST = Mart(
+    "mart_target_list",
+    "检查对象名单 / every district's risk-ranked list with tier, score, basis and reasons",
+    partition_by="as_of",
+)
+MART_WARNINGS = Mart(
+    "mart_warnings",
+    "风险预警 / early warnings of the run, with trigger and evidence",
+    partition_by="as_of",
+)
+MART_ENFORCEMENT_STATS = Mart(
+    "mart_enforcement_stats",
+    "执法统计 / penalties, inspections, complaints and list entries per month × district",
+)
+MART_PLAN_OUTCOMES = Mart(
+    "mart_plan_outcomes",
+    "抽查结果 / drawn, inspected and found-problem counts per plan × district × tier",
+)
+MART_QUALITY_TREND = Mart(
+    "mart_quality_trend",
+    "数据质量趋势 / quality-ledger checks per run date × table × source, by outcome",
+    region_column=None,
+)
+MART_QUARANTINE = Mart(
+    "mart_quarantine",
+    "隔离统计 / quarantined rows per run date × source × check",
+    region_column=None,
+)
+MART_MODEL_BACKTEST = Mart(
+    "mart_model_backtest",
+    "模型表现 / precision at the C+D budget of model, rules, random and oracle per fold",
+    region_column=None,
+)
+MART_MODEL_CALIBRATION = Mart(
+    "mart_model_calibration",
+    "模型校准 / mean predicted vs observed finding rate per probability decile and fold",
+    region_column=None,
+)
+
+MARTS: tuple[Mart, ...] = (
+    MART_TIER_DISTRIBUTION,
+    MART_TARGET_LIST,
+    MART_WARNINGS,
+    MART_ENFORCEMENT_STATS,
+    MART_PLAN_OUTCOMES,
+    MART_QUALITY_TREND,
+    MART_QUARANTINE,
+    MART_MODEL_BACKTEST,
+    MART_MODEL_CALIBRATION,
+)
+
+
+def duckdb_path(url: str) -> Path | None:
+    """The file of a ``duckdb:///…`` URL, or None for any other store."""
+    u = make_url(url)
+    return Path(u.database) if u.get_backend_name() == "duckdb" and u.database else None
+
+
+def publish(frames: dict[Mart, pd.DataFrame], settings: Settings | None = None) -> str:
+    """Write ``frames`` to the serving store atomically; returns the store's URL.
+
+    Incremental marts replace only the partition values present in their frame."""
+    for mart, df in frames.items():
+        if mart.partition_by and mart.partition_by not in df.columns:
+            raise ValueError(f"{mart.name}: the frame has no {mart.partition_by} column")
+    url = (settings or get_settings()).serving_store()
+    path = duckdb_path(url)
+    if path is not None:
+        _publish_duckdb(frames, path)
+    else:
+        _publish_sql(frames, url)
+    return url
+
+
+def _publish_duckdb(frames: dict[Mart, pd.DataFrame], path: Path) -> None:
+    import duckdb
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    work = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    if path.exists():
+        shutil.copyfile(path, work)
+    try:
+        with duckdb.connect(str(work)) as con:
+            existing = {
+                r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+            }
+            for mart, df in frames.items():
+                con.register("_incoming", df)
+                if mart.partition_by and mart.name in existing:
+                    # rows of other partitions kept; BY NAME tolerates a column added since
+                    con.execute(
+                        f"CREATE OR REPLACE TABLE {mart.name} AS "
+                        f"SELECT * FROM {mart.name} WHERE {mart.partition_by} NOT IN "
+                        f"(SELECT DISTINCT _incoming.{mart.partition_by} FROM _incoming) "
+                        "UNION ALL BY NAME SELECT * FROM _incoming"
+                    )
+                else:
+                    con.execute(f"CREATE OR REPLACE TABLE {mart.name} AS SELECT * FROM _incoming")
+                con.unregister("_incoming")
+            con.execute("CHECKPOINT")
+        os.replace(work, path)
+    finally:
+        work.unlink(missing_ok=True)
+
+
+def _publish_sql(frames: dict[Mart, pd.DataFrame], url: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            existing = set(inspect(conn).get_table_names())
+            for mart, df in frames.items():
+                if mart.partition_by and mart.name in existing:
+                    values = df[mart.partition_by].drop_duplicates().tolist()
+                    if values:
+                        conn.execute(
+                            text(
+                                f"DELETE FROM {mart.name} WHERE {mart.partition_by} IN :v"
+                            ).bindparams(bindparam("v", expanding=True)),
+                            {"v": values},
+                        )
+                    df.to_sql(mart.name, conn, if_exists="append", index=False)
+                else:
+                    df.to_sql(mart.name, conn, if_exists="replace", index=False)
+    finally:
+        engine.dispose()
+
+
+def read_mart(mart: Mart, settings: Settings | None = None, where: str = "") -> pd.DataFrame:
+    """A mart as the serving store holds it (for checks and the CLI)."""
+    return query(f"SELECT * FROM {mart.name} {where}", settings)
+
+
+def query(sql: str, settings: Settings | None = None) -> pd.DataFrame:
+    """The rows of ``sql`` run on the serving store (read-only)."""
+    url = (settings or get_settings()).serving_store()
+    path = duckdb_path(url)
+    if path is not None:
+        import duckdb
+
+        with duckdb.connect(str(path), read_only=True) as con:
+            return con.execute(sql).df()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return pd.read_sql(text(sql), conn)
+    finally:
+        engine.dispose()
+
+
+def store_columns(settings: Settings | None = None) -> dict[str, list[tuple[str, str]]]:
+    """(column, SQL type) of every table in the serving store, by table name."""
+    url = (settings or get_settings()).serving_store()
+    path = duckdb_path(url)
+    if path is not None:
+        import duckdb
+
+        if not path.exists():
+            return {}
+        with duckdb.connect(str(path), read_only=True) as con:
+            rows = con.execute(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                "ORDER BY table_name, ordinal_position"
+            ).fetchall()
+        out: dict[str, list[tuple[str, str]]] = {}
+        for table, column, dtype in rows:
+            out.setdefault(table, []).append((column, dtype))
+        return out
+    engine = create_engine(url)
+    try:
+        insp = inspect(engine)
+        return {
+            t: [(c["name"], str(c["type"])) for c in insp.get_columns(t)]
+            for t in insp.get_table_names()
+        }
+    finally:
+        engine.dispose()
+
+
+def reader_url(settings: Settings | None = None) -> str:
+    """The store's URL for readers (BI): DuckDB opened read-only, so concurrent dashboard
+    queries never contend for the file's write lock."""
+    url = (settings or get_settings()).serving_store()
+    if duckdb_path(url) is not None and "access_mode" not in url:
+        return url + ("&" if "?" in url else "?") + "access_mode=read_only"
+    return url
