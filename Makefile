@@ -7,22 +7,44 @@ ENTERPRISES ?= 50000
 YEARS ?= 5
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench clean airflow airflow-cli
+BI_VENV := .venv-bi
+BI_STAMP := $(BI_VENV)/.installed
+BI_PORT ?= 8088
+
+.PHONY: setup bi-setup test-tools demo test lint bench clean airflow airflow-cli bi
 
 setup: $(STAMP)
 
-# Re-install only when requirements.txt or pyproject.toml change (idempotent).
+# Re-install only when requirements.txt or pyproject.toml change (idempotent). The last step
+# starts Spark once so the Delta Lake jars are fetched from Maven Central (into ~/.ivy2.5.2).
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -c "from warehouse.spark import get_spark; get_spark().stop()" > /dev/null 2>&1
 	touch $(STAMP)
+
+# Superset pins SQLAlchemy < 2 and Airflow needs >= 2: the BI server gets its own venv.
+bi-setup: $(BI_STAMP)
+
+$(BI_STAMP): requirements-bi.txt
+	test -x $(BI_VENV)/bin/python || $(PYTHON) -m venv $(BI_VENV)
+	$(BI_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BI_VENV)/bin/python -m pip install -q -r requirements-bi.txt
+	touch $(BI_STAMP)
+
+# What the BI tests drive besides Python: Debian's Chromium with a CJK font, and PostgreSQL.
+test-tools:
+	@if ! command -v chromium > /dev/null || ! fc-list | grep -qi "Noto Sans CJK" \
+		|| ! ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			chromium fonts-noto-cjk postgresql; fi
 
 demo: setup
 	$(VENV)/bin/risk-insight demo --enterprises $(ENTERPRISES) --years $(YEARS)
 
-test: setup
+test: setup bi-setup test-tools
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -35,6 +57,10 @@ bench: setup
 
 clean:
 	rm -rf lakehouse data/sim
+
+# Local Superset on 127.0.0.1:$(BI_PORT) with the dashboards of the latest demo run.
+bi: setup bi-setup
+	$(VENV)/bin/risk-insight bi serve --port $(BI_PORT)
 
 # ---- Orchestration (Airflow 3, same venv; metadata in SQLite under .airflow/, loopback only) ----
 AIRFLOW_PORT ?= 8080

@@ -116,6 +116,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_quality(spark, settings, last.docs_index if last else None)
     as_of = _model_stage(spark, settings, out / "truth")
     _insight_stage(spark, settings, as_of, out / "reference" / "inspectors.csv")
+    _marts_stage(spark, settings, as_of)
     console.print(
         f"lake at {Path(settings.lake_root).resolve()}; demo took "
         f"{time.monotonic() - started:,.0f} s"
@@ -268,8 +269,10 @@ def _print_backtest(df) -> None:
         "backtest on random-draw inspections: hit rate at the C+D budget (top 20 %)",
         ["fold", "n", "model", "rules", "random", "oracle", "lift", "÷oracle"],
         [
-            [v if isinstance(v, str) else f"{v:,.0f}" if c == "n judged" else f"{v:.3f}"
-             for c, v in zip(cols, row, strict=True)]
+            [
+                v if isinstance(v, str) else f"{v:,.0f}" if c == "n judged" else f"{v:.3f}"
+                for c, v in zip(cols, row, strict=True)
+            ]
             for row in df[cols].values.tolist()
         ],
     )
@@ -307,6 +310,65 @@ def _print_day(run) -> None:
             for c in run.conformed
         ],
     )
+
+
+def _marts_stage(spark, settings, as_of: date | None) -> None:
+    from pipelines.marts import build_marts
+
+    console.rule("serving marts / 服务数据集市")
+    done = build_marts(spark, as_of, settings)
+    _print_pairs(f"rows per mart in {done.url}", done.rows)
+
+
+def cmd_marts(args: argparse.Namespace) -> int:
+    from warehouse.settings import get_settings
+
+    as_of = date.fromisoformat(args.as_of) if args.as_of else None
+    _marts_stage(_spark(), get_settings(), as_of)
+    return 0
+
+
+def cmd_bi_serve(args: argparse.Namespace) -> int:
+    """Start a local Superset (own venv), provision the dashboards, wait until Ctrl-C."""
+    from risk_insight.superset import SupersetClient, provision
+    from risk_insight.superset.server import start
+    from warehouse import serving
+    from warehouse.settings import get_settings
+
+    settings = get_settings()
+    if not serving.store_columns(settings):
+        console.print("[yellow]no serving marts yet: building them from the lake[/]")
+        _marts_stage(_spark(), settings, None)
+    with console.status("starting Superset (first start initialises it, ~1 min)…"):
+        server = start(Path(args.home).resolve(), args.port)
+    users_password = server.password
+    client = SupersetClient(server.url, server.username, server.password)
+    done = provision(client, settings, users_password=users_password)
+    console.print(
+        f"Superset: [bold]{server.url}[/]  user [bold]{server.username}[/]  "
+        f"password [bold]{server.password}[/] (kept in {server.home}/admin_password)"
+    )
+    some = sorted(r for r in done.roles if r.startswith("district_"))[:1]
+    console.print(
+        f"also: user analyst (all districts) and one user per district, e.g. "
+        f"{some[0] if some else '-'}, same password"
+    )
+    for key, i in done.dashboards.items():
+        console.print(f"  {key}: {server.url}/superset/dashboard/{i}/")
+    console.print("Ctrl-C stops Superset.")
+    try:
+        server.process.wait()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+def cmd_bi_provision(args: argparse.Namespace) -> int:
+    from risk_insight.superset import refresh
+    from warehouse.settings import get_settings
+
+    console.print(refresh(get_settings()))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -374,6 +436,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("warnings", help="early warnings against the previous run")
     p.add_argument("--as-of", required=True, help="as-of date, YYYY-MM-DD")
     p.set_defaults(func=cmd_warnings)
+
+    p = sub.add_parser("marts", help="build the serving marts and publish them (BI store)")
+    p.add_argument("--as-of", help="as-of date to refresh (default: every date in gold)")
+    p.set_defaults(func=cmd_marts)
+
+    bi = sub.add_parser("bi", help="Superset dashboards (看板)").add_subparsers(
+        dest="bi_command", required=True
+    )
+    p = bi.add_parser("serve", help="start a local Superset, provision it, wait (make bi)")
+    p.add_argument("--port", type=int, default=8088)
+    p.add_argument("--home", default=".superset", help="Superset metadata and logs")
+    p.set_defaults(func=cmd_bi_serve)
+    p = bi.add_parser("provision", help="provision the Superset of settings.superset_url")
+    p.set_defaults(func=cmd_bi_provision)
     return parser
 
 
