@@ -9,7 +9,6 @@ module (and so parsing the DAG files) stays cheap. Tests can call these without 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -19,12 +18,6 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from warehouse.settings import Settings
-
-# Steps other engineers are still writing: (module, function). A DAG task whose function is
-# not importable yet is skipped with this name in its log; it runs once the function exists.
-INSIGHT_STEP = ("risk_insight.insight", "run_insight")
-MARTS_STEP = ("pipelines.marts", "build_marts")
-BI_REFRESH_STEP = ("risk_insight.superset", "refresh")
 
 # Source systems, in landing order (mirrors pipelines.sources.SOURCES; checked by the tests).
 SOURCE_NAMES = (
@@ -85,10 +78,12 @@ def policy_versions(params: dict[str, Any], s: Settings) -> dict[str, str]:
     raises if the run's params ask for other versions (``policy_version``,
     ``quality_policy_version``)."""
     from quality.policy import policy_for as gate_policy
+    from risk_insight.policy import policy_for as tier_policy
 
-    found = {"quality_policy_version": gate_policy(s).version}
-    if pending(("risk_insight.policy", "policy_for")) is None:
-        found["policy_version"] = _call(("risk_insight.policy", "policy_for"), s).version
+    found = {
+        "quality_policy_version": gate_policy(s).version,
+        "policy_version": tier_policy(s).version,
+    }
     for key, version in found.items():
         wanted = params.get(key) or ""
         if wanted and wanted != version:
@@ -212,37 +207,28 @@ def data_docs(params: dict[str, Any]) -> str:
     return str(build_docs(settings_for(params)))
 
 
-def pending(step: tuple[str, str]) -> str | None:
-    """``module.function`` if that step's function does not exist yet, else None."""
-    module, name = step
-    try:
-        return None if callable(getattr(importlib.import_module(module), name, None)) else (
-            f"{module}.{name}"
-        )
-    except ModuleNotFoundError:
-        return f"{module}.{name}"
-
-
-def _call(step: tuple[str, str], *args: Any) -> Any:
-    module, name = step
-    return getattr(importlib.import_module(module), name)(*args)
-
-
 def insight(params: dict[str, Any], as_of: str) -> Any:
     """Tiers, random-draw plans, target lists and warnings at the as-of date."""
+    from risk_insight.insight import run_insight
+
     s = settings_for(params)
-    return _jsonable(_call(INSIGHT_STEP, spark_for(s), date.fromisoformat(as_of), s))
+    return _jsonable(run_insight(spark_for(s), date.fromisoformat(as_of), s))
 
 
 def marts(params: dict[str, Any], as_of: str) -> Any:
-    """Serving marts (gold → the SQL store BI reads)."""
+    """Serving marts (gold → the SQL store BI reads), published atomically."""
+    from pipelines.marts import build_marts
+
     s = settings_for(params)
-    return _jsonable(_call(MARTS_STEP, spark_for(s), date.fromisoformat(as_of), s))
+    return _jsonable(build_marts(spark_for(s), date.fromisoformat(as_of), s))
 
 
-def bi_refresh(params: dict[str, Any]) -> Any:
-    """Refresh the BI datasets (an outside system: the DAG retries this with backoff)."""
-    return _jsonable(_call(BI_REFRESH_STEP, settings_for(params)))
+def bi_refresh(params: dict[str, Any]) -> dict[str, Any]:
+    """Provision Superset on the new marts (an outside system: the DAG retries this with
+    backoff); ``{"skipped": why}`` when no Superset is configured."""
+    from risk_insight.superset import refresh
+
+    return refresh(settings_for(params))
 
 
 def _jsonable(value: Any) -> Any:

@@ -47,14 +47,6 @@ def _params() -> dict:
     return dict(get_current_context()["params"])
 
 
-def _skip_if_pending(step: tuple[str, str]) -> None:
-    from airflow.sdk.exceptions import AirflowSkipException
-
-    missing = steps.pending(step)
-    if missing:
-        raise AirflowSkipException(f"step not wired yet: {missing} does not exist")
-
-
 @dag(
     schedule="@daily",
     start_date=datetime(2026, 10, 1),
@@ -111,21 +103,22 @@ def supervision_daily() -> None:
 
     @task
     def tiers_plans_lists_warnings(run: dict):
-        """risk_insight.insight.run_insight; skipped while that function does not exist."""
-        _skip_if_pending(steps.INSIGHT_STEP)
         return steps.insight(_params(), run["as_of"])
 
     @task(**OUTSIDE)
     def serving_marts(run: dict):
-        """pipelines.marts.build_marts; skipped while that function does not exist."""
-        _skip_if_pending(steps.MARTS_STEP)
+        """Publish the marts to the serving store (a PostgreSQL server when configured)."""
         return steps.marts(_params(), run["as_of"])
 
     @task(**OUTSIDE)
     def bi_refresh():
-        """risk_insight.superset.refresh; skipped while that function does not exist."""
-        _skip_if_pending(steps.BI_REFRESH_STEP)
-        return steps.bi_refresh(_params())
+        """Provision Superset on the new marts; skipped when no Superset is configured."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        done = steps.bi_refresh(_params())
+        if "skipped" in done:
+            raise AirflowSkipException(done["skipped"])
+        return done
 
     @task(trigger_rule="all_done")
     def data_docs() -> str:

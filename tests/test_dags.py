@@ -225,11 +225,10 @@ def test_model_retrain_end_to_end(spark, dags, world):
 
 
 def test_supervision_daily_end_to_end(spark, dags, world):
-    import risk_steps
     from pyspark.sql import functions as F
 
     from models import registry
-    from warehouse import tables
+    from warehouse import serving, tables
     from warehouse.settings import get_settings
 
     s = get_settings().model_copy(update={"lake_root": world["conf"]["lake_root"]})
@@ -249,15 +248,24 @@ def test_supervision_daily_end_to_end(spark, dags, world):
     scores = tables.read(spark, tables.RISK_SCORES, s).where(F.col("as_of") == as_of)
     assert feats.count() > 0 and scores.count() == feats.count()
     assert {r[0] for r in scores.select("model_version").distinct().collect()} == {version}
-    if risk_steps.pending(risk_steps.INSIGHT_STEP) is None:
-        assert states["tiers_plans_lists_warnings"][0][0] == "success"
-        for table in (tables.CREDIT_TIERS, tables.INSPECTION_PLAN):
-            rows = tables.read(spark, table, s).where(F.col("as_of") == as_of)
-            assert rows.limit(1).count() == 1, table.qualified
-        assert (Path(s.lake_root) / "gold" / "warnings" / "_delta_log").is_dir()
-        assert list((world["root"] / "outputs").rglob("*")), "no list files written"
-    else:
-        assert states["tiers_plans_lists_warnings"][0][0] == "skipped"
+    assert states["tiers_plans_lists_warnings"][0][0] == "success"
+    for table in (tables.CREDIT_TIERS, tables.INSPECTION_PLAN):
+        rows = tables.read(spark, table, s).where(F.col("as_of") == as_of)
+        assert rows.limit(1).count() == 1, table.qualified
+    assert (Path(s.lake_root) / "gold" / "warnings" / "_delta_log").is_dir()
+    assert list((world["root"] / "outputs").rglob("*")), "no list files written"
+    # the marts of the run's as-of date are in the serving store; no Superset configured here
+    assert states["serving_marts"][0][0] == "success"
+    served = serving.query(
+        f"SELECT COUNT(*) FROM {serving.MART_TARGET_LIST.name} WHERE as_of = DATE '{as_of}'", s
+    ).iat[0, 0]
+    assert (
+        served
+        == tables.read(spark, tables.CREDIT_TIERS, s)
+        .where((F.col("as_of") == as_of) & ~F.col("excluded"))
+        .count()
+    )
+    assert states["bi_refresh"][0][0] == "skipped"
 
 
 def test_blocking_gate_stops_downstream_and_leaves_its_ledger_row(spark, dags, world):
