@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,3 +32,34 @@ def make_settings(root: Path) -> Settings:
 @pytest.fixture()
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)
+
+
+@dataclass
+class DeliveredWorld:
+    """A simulated world whose every delivery went through land → gates → conform."""
+
+    root: Path  # sim/ (landing, truth, reference) and lakehouse/ live here
+    settings: Settings
+    sim: Any  # pipelines.simulator.SimulationSummary
+    landing: Path
+    runs: list  # pipelines.run.DayRun per delivery date, in order
+
+
+@pytest.fixture(scope="session")
+def delivered_world(spark, tmp_path_factory) -> DeliveredWorld:
+    """1,500 enterprises × 2 years (seed 11, history + daily increments every 2 days), every
+    delivery run through the gated pipeline once for the whole session (the spine, quality and
+    BI tests share it; it takes minutes). Tests must leave its content as they found it; to
+    build on it, copy ``root`` (see tests/test_bi.py)."""
+    from pipelines.run import delivery_dates, run_day
+    from pipelines.simulator import SimulationConfig, simulate
+
+    root = tmp_path_factory.mktemp("delivered_world")
+    settings = make_settings(root)
+    sim = simulate(
+        SimulationConfig(enterprises=1_500, years=2, seed=11, increment_days=2), root / "sim"
+    )
+    landing = root / "sim" / "landing"
+    days = delivery_dates(landing)
+    runs = [run_day(spark, landing, d, settings, docs=d == days[-1]) for d in days]
+    return DeliveredWorld(root, settings, sim, landing, runs)

@@ -5,6 +5,7 @@ training frame of the next model holds plan N's inspections with their findings.
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date
 
 import pytest
@@ -15,8 +16,7 @@ from models.registry import model_dir
 from models.score import score
 from models.train import fit
 from pipelines.features.build import build_features
-from pipelines.run import delivery_dates, run_day
-from pipelines.simulator import SimulationConfig, simulate
+from pipelines.run import run_day
 from pipelines.sources import INSPECTION
 from risk_insight.feedback import feed_back_simulated, hit_rate_by_tier, plan_outcomes_in_silver
 from risk_insight.plan import build_plan, load_roster
@@ -29,13 +29,12 @@ T = date(2026, 11, 1)  # the month after the world ends: the plan's as-of date
 
 
 @pytest.mark.slow
-def test_outcomes_of_plan_n_are_labels_for_model_n_plus_1(spark, tmp_path):
-    s = make_settings(tmp_path).model_copy(update={"outputs_root": str(tmp_path / "out")})
-    sim = tmp_path / "sim"
-    simulate(SimulationConfig(enterprises=500, years=2, seed=5, increment_days=1), sim)
+def test_outcomes_of_plan_n_are_labels_for_model_n_plus_1(spark, delivered_world, tmp_path):
+    root = tmp_path / "world"
+    shutil.copytree(delivered_world.root, root)  # the session's delivered world, ours to change
+    s = make_settings(root).model_copy(update={"outputs_root": str(tmp_path / "out")})
+    sim = root / "sim"
     landing = sim / "landing"
-    for day in delivery_dates(landing):
-        run_day(spark, landing, day, s, docs=False)
     assert load_roster(spark, sim / "reference" / "inspectors.csv", s) > 0
 
     # model N: a real LightGBM fit on the world's inspections, scored in Spark at T

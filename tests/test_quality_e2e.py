@@ -25,16 +25,10 @@ CODES = [r["region_code"] for r in region_reference()]
 
 
 @pytest.fixture(scope="module")
-def world(spark, tmp_path_factory):
-    """1,500 enterprises × 2 years, every delivery run through the gated pipeline."""
-    root = tmp_path_factory.mktemp("quality_world")
-    out = root / "sim"
-    simulate(SimulationConfig(enterprises=1500, years=2, seed=11), out)
-    settings = make_settings(root)
-    landing = out / "landing"
-    days = delivery_dates(landing)
-    runs = [run_day(spark, landing, d, settings, docs=d == days[-1]) for d in days]
-    return settings, out, runs
+def world(delivered_world):
+    """The session's shared world (tests/conftest.py): every delivery through the gates."""
+    w = delivered_world
+    return w.settings, w.root / "sim", w.runs
 
 
 def test_recall_and_false_quarantine_per_defect_class(spark, world):

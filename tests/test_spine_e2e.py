@@ -12,25 +12,17 @@ from pyspark.sql import functions as F
 
 from pipelines.ingest import file_checksum
 from pipelines.run import delivery_dates, run_day
-from pipelines.simulator import SimulationConfig, simulate
 from pipelines.sources import SOURCES
 from risk_insight.summary import reconciliation
-from tests.conftest import make_settings
 from warehouse import tables
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def world(spark, tmp_path_factory):
-    root = tmp_path_factory.mktemp("spine")
-    settings = make_settings(root)
-    sim = simulate(
-        SimulationConfig(enterprises=2_000, years=2, seed=11, increment_days=2), root / "sim"
-    )
-    landing = root / "sim" / "landing"
-    runs = [run_day(spark, landing, day, settings) for day in delivery_dates(landing)]
-    return settings, sim, landing, runs
+def world(delivered_world):
+    w = delivered_world
+    return w.settings, w.sim, w.landing, w.runs
 
 
 def _lake_tables(settings) -> list[Path]:
