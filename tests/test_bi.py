@@ -20,7 +20,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from risk_insight.superset import SupersetClient, SupersetError, provision
+from risk_insight.superset import SupersetClient, SupersetError, districts, provision
 from risk_insight.superset.assets import dataset_specs, load_spec
 from tests.conftest import make_settings
 from warehouse import serving
@@ -271,7 +271,17 @@ def test_a_district_user_sees_only_its_districts_rows(provisioned, superset, lak
     assert analyst.chart_data(quality)
 
 
-def test_every_dashboard_renders_in_chromium_without_errors_or_empty_charts(provisioned, superset):
+def _login(page, url: str, username: str, password: str) -> None:
+    page.goto(f"{url}/login/")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/superset/welcome/**", timeout=60_000)
+
+
+def test_every_dashboard_renders_in_chromium_without_errors_or_empty_charts(
+    provisioned, superset, lake
+):
     from playwright.sync_api import sync_playwright
 
     _, done = provisioned
@@ -284,11 +294,7 @@ def test_every_dashboard_renders_in_chromium_without_errors_or_empty_charts(prov
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1600, "height": 1200}, locale="zh-CN")
-        page.goto(f"{superset.url}/login/")
-        page.fill("#username", superset.username)
-        page.fill("#password", superset.password)
-        page.keyboard.press("Enter")
-        page.wait_for_url("**/superset/welcome/**", timeout=60_000)
+        _login(page, superset.url, superset.username, superset.password)
         for key, dash in SPEC["dashboards"].items():
             started = time.monotonic()
             page.goto(f"{superset.url}/superset/dashboard/{dash['slug']}/?standalone=1")
@@ -315,5 +321,17 @@ def test_every_dashboard_renders_in_chromium_without_errors_or_empty_charts(prov
             page.screenshot(path=str(out / f"{dash['slug']}.png"), full_page=True)
             assert (out / f"{dash['slug']}.png").stat().st_size > 20_000
             print(f"{key}: {time.monotonic() - started:.1f} s")
+
+        # a district user's list: the table's district column holds only that district
+        code, name = sorted(districts(lake).items())[0]
+        page = browser.new_page(viewport={"width": 1600, "height": 1200}, locale="zh-CN")
+        _login(page, superset.url, f"district_{code}", USERS_PASSWORD)
+        page.goto(f"{superset.url}/superset/dashboard/target-list/?standalone=1")
+        cells = page.locator(".dashboard-component-chart-holder table tbody tr td:first-child")
+        cells.first.wait_for(timeout=90_000)
+        page.wait_for_timeout(1500)
+        seen = {c.strip() for c in cells.all_inner_texts()}
+        page.screenshot(path=str(out / f"target-list-district-{code}.png"), full_page=True)
         browser.close()
     assert not problems, problems
+    assert seen == {name}, seen

@@ -565,13 +565,22 @@ def ensure(spark: SparkSession, table: Table, settings: Settings | None = None) 
     path = table.path(settings)
     if path in _ENSURED:
         return DeltaTable.forPath(spark, path)
-    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(table.schema)
-    if table.partition_by:
-        builder = builder.partitionedBy(*table.partition_by)
-    if table.description:
-        builder = builder.comment(table.description)
-    delta_table = builder.execute()
-    present = delta_table.detail().select("properties").first()[0] or {}
+    existed = DeltaTable.isDeltaTable(spark, path)
+    if existed:
+        delta_table = DeltaTable.forPath(spark, path)
+    else:
+        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(table.schema)
+        if table.partition_by:
+            builder = builder.partitionedBy(*table.partition_by)
+        if table.description:
+            builder = builder.comment(table.description)
+        delta_table = builder.execute()
+    # DESCRIBE DETAIL is a Spark job: ask it only for an existing table that must have checks
+    present = (
+        delta_table.detail().select("properties").first()[0] or {}
+        if existed and table.checks
+        else {}
+    )
     for name, predicate in table.checks.items():
         if f"delta.constraints.{name.lower()}" not in present:
             spark.sql(f"ALTER TABLE delta.`{path}` ADD CONSTRAINT {name} CHECK ({predicate})")

@@ -100,13 +100,13 @@ def conform_fact(
 
     ``enterprises`` is :func:`enterprise_facts` (computed once per run by the caller).
     """
+    bronze = run_bronze(spark, model.source, run_date, settings)
+    if bronze.isEmpty():  # the source delivered nothing that day: nothing to check or merge
+        return ConformCounts(model.source, model.target.qualified, 0, 0, 0, 0)
     if enterprises is None:
         enterprises = enterprise_facts(spark, settings)
     staged = (
-        model.stage(
-            with_raw(run_bronze(spark, model.source, run_date, settings), model.source),
-            settings.resolved_pii_key(),
-        )
+        model.stage(with_raw(bronze, model.source), settings.resolved_pii_key())
         .join(F.broadcast(enterprises), "uscc", "left")
         .fillna({"_known_enterprise": False})
     )

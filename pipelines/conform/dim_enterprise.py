@@ -111,9 +111,10 @@ def conform(
     spark: SparkSession, run_date: date, settings: Settings, region_codes: list[str]
 ) -> ConformCounts:
     """Registry rows of ``run_date`` → checked versions → SCD2 history merged into silver."""
-    staged = stage(
-        with_raw(run_bronze(spark, SOURCE, run_date, settings), SOURCE), settings.resolved_pii_key()
-    )
+    bronze = run_bronze(spark, SOURCE, run_date, settings)
+    if bronze.isEmpty():  # no registry delivery that day: no version to check or merge
+        return ConformCounts(SOURCE, TARGET.qualified, 0, 0, 0, 0)
+    staged = stage(with_raw(bronze, SOURCE), settings.resolved_pii_key())
     the_rules = rules(region_codes)
     # Only `block` rules quarantine; GX records every rule (block and warn) in the ledger.
     blocking = blocking_rules(TARGET.qualified, the_rules, policy_for(settings))
