@@ -20,7 +20,7 @@ ANALYST_ROLE = "analyst"  # 风险分析员: every district
 DISTRICT_ROLE = "district_{code}"  # 区县监管人员: one district's rows only
 BASE_ROLE = "Gamma"  # Superset's read-only role: menus and dashboards, no data by itself
 
-__all__ = ["Provisioned", "SupersetClient", "SupersetError", "provision", "refresh"]
+__all__ = ["Provisioned", "SupersetClient", "SupersetError", "districts", "provision", "refresh"]
 
 
 @dataclass
