@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 import time
 from datetime import date
@@ -22,7 +21,7 @@ import pytest
 
 from risk_insight.superset import SupersetClient, SupersetError, districts, provision
 from risk_insight.superset.assets import dataset_specs, load_spec
-from tests.conftest import make_settings
+from tests.conftest import free_port, make_settings
 from warehouse import serving
 from warehouse.settings import Settings
 
@@ -43,12 +42,6 @@ CHROMIUM_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 EMPTY_TEXTS = ("此查询没有数据返回", "没有数据", "No results were returned", "No data")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +126,7 @@ def superset(lake):
     from risk_insight.superset.server import start
 
     home = Path(tempfile.mkdtemp(prefix="superset-test-"))
-    server = start(home, _free_port(), password="admin-test-pw")
+    server = start(home, free_port(), password="admin-test-pw")
     yield server
     server.stop()
     shutil.rmtree(home, ignore_errors=True)

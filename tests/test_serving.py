@@ -7,7 +7,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tests.conftest import make_settings
+from tests.conftest import free_port, make_settings
 from warehouse import serving
 
 TIERS = serving.MART_TIER_DISTRIBUTION  # incremental on as_of
@@ -116,17 +115,11 @@ def _pg_bin(name: str) -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres() -> str:
     """A throw-away PostgreSQL on 127.0.0.1 (as the ``postgres`` user when run as root)."""
     root = Path(tempfile.mkdtemp(prefix="pg-"))  # not under pytest's tmp: that is root-only
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
     as_user: list[str] = []
     if os.geteuid() == 0:
         user = pwd.getpwnam("postgres")
