@@ -242,8 +242,9 @@ def _md_table(df: pd.DataFrame) -> str:
         for c in cols:
             v = r[c]
             if isinstance(v, float):
-                cells.append("" if math.isnan(v) else (f"{v:.0f}" if c in ("n judged", "k")
-                                                       else f"{v:.3f}"))
+                cells.append(
+                    "" if math.isnan(v) else (f"{v:.0f}" if c in ("n judged", "k") else f"{v:.3f}")
+                )
             else:
                 cells.append(str(v))
         lines.append("| " + " | ".join(cells) + " |")
@@ -258,8 +259,9 @@ def plot(metrics: dict[str, Any], path: Path, population: str = HEADLINE) -> Non
     import matplotlib.pyplot as plt
 
     folds = metrics["folds"]
-    fig, axes = plt.subplots(2, max(1, len(folds)), figsize=(4.5 * max(1, len(folds)), 8),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        2, max(1, len(folds)), figsize=(4.5 * max(1, len(folds)), 8), squeeze=False
+    )
     shares = np.arange(1, 101)
     for j, (name, f) in enumerate(folds.items()):
         ax = axes[0][j]

@@ -79,22 +79,25 @@ def model_card(version: str, model: Model, metrics: dict[str, Any], inputs: dict
     return f"""# Model card: {version}
 
 **Purpose.** Rank active enterprises by the probability that an inspection within
-{sched.get('horizon_days', 365)} days finds a problem (or a penalty is decided), to fill the
+{sched.get("horizon_days", 365)} days finds a problem (or a penalty is decided), to fill the
 C+D tiers (top 20 %) of credit-based supervision. It does not decide tiers or lists.
 
 **Data.** gold.enterprise_features (point-in-time, {len(model.features)} features), labels from
-silver inspections and penalties. Training rows: {"enterprises inspected in the label window"
-if model.params.get("train_only_inspected") else "every active enterprise (uninspected and "
-"unpenalised ones count as 0; judged on random-draw inspections to check the bias)"}.
+silver inspections and penalties. Training rows: {
+        "enterprises inspected in the label window"
+        if model.params.get("train_only_inspected")
+        else "every active enterprise (uninspected and "
+        "unpenalised ones count as 0; judged on random-draw inspections to check the bias)"
+    }.
 Inputs (Delta versions):
 `{json.dumps(inputs, sort_keys=True)}`.
 
-**Recipe.** LightGBM binary, {model.params.get('num_rounds')} rounds, seed
-{model.params.get('seed')}, monotone constraints (+1) on
-{', '.join(f for f, d in model.spec()['monotone'].items() if d > 0)}. Platt calibration on a
-later as-of date. Final model: train {sched.get('final', {}).get('train', ['?'])[0]} …
-{sched.get('final', {}).get('train', ['?'])[-1]}, calibration
-{sched.get('final', {}).get('calibration', '?')}.
+**Recipe.** LightGBM binary, {model.params.get("num_rounds")} rounds, seed
+{model.params.get("seed")}, monotone constraints (+1) on
+{", ".join(f for f, d in model.spec()["monotone"].items() if d > 0)}. Platt calibration on a
+later as-of date. Final model: train {sched.get("final", {}).get("train", ["?"])[0]} …
+{sched.get("final", {}).get("train", ["?"])[-1]}, calibration
+{sched.get("final", {}).get("calibration", "?")}.
 
 **Backtests** (random-draw inspections, precision at k = 20 %):
 
@@ -102,10 +105,10 @@ later as-of date. Final model: train {sched.get('final', {}).get('train', ['?'])
 |---|---|---|---|---|---|---|
 {rows}
 
-Brier (inspected): {s['brier']:.4f}. Fairness gaps (mean over folds): region hit rate
-{s['fairness.region_code.hit_rate_gap']:.3f}, region FPR {s['fairness.region_code.fpr_gap']:.3f},
-size hit rate {s['fairness.size_band.hit_rate_gap']:.3f}, size FPR
-{s['fairness.size_band.fpr_gap']:.3f}.
+Brier (inspected): {s["brier"]:.4f}. Fairness gaps (mean over folds): region hit rate
+{s["fairness.region_code.hit_rate_gap"]:.3f}, region FPR {s["fairness.region_code.fpr_gap"]:.3f},
+size hit rate {s["fairness.size_band.hit_rate_gap"]:.3f}, size FPR
+{s["fairness.size_band.fpr_gap"]:.3f}.
 
 **Limits.** Trained on past inspections, which were partly targeted (complaints, lists): the
 model learns risk as those inspections saw it. Region is an input; its gaps are audited above.

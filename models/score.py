@@ -171,5 +171,4 @@ def score(
         .save(target.path(s))
     )
     n = tables.read(spark, target, s).where(F.col("as_of") == F.lit(as_of)).count()
-    return {"as_of": as_of.isoformat(), "model_version": v, "rows": n,
-            "features_version": fversion}
+    return {"as_of": as_of.isoformat(), "model_version": v, "rows": n, "features_version": fversion}

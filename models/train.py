@@ -76,8 +76,13 @@ def _add_months(d: date, months: int) -> date:
 
 
 def make_schedule(
-    first_event: date, last_event: date, horizon_days: int = 365, n_folds: int = 3,
-    fold_step_months: int = 6, train_step_months: int = 3, warmup_months: int = 6,
+    first_event: date,
+    last_event: date,
+    horizon_days: int = 365,
+    n_folds: int = 3,
+    fold_step_months: int = 6,
+    train_step_months: int = 3,
+    warmup_months: int = 6,
 ) -> Schedule:
     """Folds ending at the last as-of date whose label window closes 60 days before the data
     ends (late reports), every ``fold_step_months`` back; training dates every quarter from
@@ -103,9 +108,11 @@ def make_schedule(
 
 def data_span(spark: SparkSession, settings: Settings) -> tuple[date, date]:
     """(first, last) inspection date in silver: the span the schedule is laid on."""
-    r = tables.read(spark, tables.FCT_INSPECTION, settings).agg(
-        F.min("inspected_on"), F.max("inspected_on")
-    ).first()
+    r = (
+        tables.read(spark, tables.FCT_INSPECTION, settings)
+        .agg(F.min("inspected_on"), F.max("inspected_on"))
+        .first()
+    )
     if r[0] is None:
         raise ValueError("no inspections in silver: nothing to train on")
     return r[0], r[1]
@@ -162,8 +169,9 @@ def fit(
     p["monotone_constraints"] = [BY_NAME[f].direction if f in BY_NAME else 0 for f in feats]
     x = encode(train, vocab, feats)
     cats = [f for f in feats if f in vocab]
-    ds = lgb.Dataset(x, label=train["label"].to_numpy(), categorical_feature=cats,
-                     free_raw_data=False)
+    ds = lgb.Dataset(
+        x, label=train["label"].to_numpy(), categorical_feature=cats, free_raw_data=False
+    )
     booster = lgb.train(p, ds, num_boost_round=num_rounds)
     model = Model(booster, feats, vocab, (1.0, 0.0), {**p, "num_rounds": num_rounds})
     raw = model.raw(calib).reshape(-1, 1)
@@ -190,8 +198,12 @@ def backtest(
     for test_date, (train_dates, calib_date) in schedule.folds.items():
         say(f"fold {test_date}: train on {len(train_dates)} as-of dates, calibrate {calib_date}")
         model = fit(
-            frames(train_dates, only_inspected), frames([calib_date], True), params, features,
-            num_rounds, seed,
+            frames(train_dates, only_inspected),
+            frames([calib_date], True),
+            params,
+            features,
+            num_rounds,
+            seed,
         )
         test = frames([test_date], False)
         oracle = oracle_probabilities(truth_dir, test) if truth_dir else None
@@ -216,9 +228,7 @@ def frame_source(
 
 def ensure_features(spark: SparkSession, dates: list[date], settings: Settings) -> None:
     """Build the gold feature partitions among ``dates`` that do not exist yet."""
-    have = {
-        r[0] for r in read_features(spark, None, settings).select("as_of").distinct().collect()
-    }
+    have = {r[0] for r in read_features(spark, None, settings).select("as_of").distinct().collect()}
     missing = [d for d in dates if d not in have]
     if missing:
         build_features(spark, missing, settings)
@@ -254,18 +264,29 @@ def train_and_register(
     ensure_features(spark, schedule.all_dates(), s)
     frames = frame_source(spark, s, horizon_days)
     say("backtesting the challenger")
-    metrics = backtest(frames, schedule, params, features, num_rounds, seed, truth_dir, say,
-                       only_inspected)
+    metrics = backtest(
+        frames, schedule, params, features, num_rounds, seed, truth_dir, say, only_inspected
+    )
     train_dates, calib_date = schedule.final
     say(f"final model: train on {len(train_dates)} as-of dates, calibrate {calib_date}")
-    model = fit(frames(train_dates, only_inspected), frames([calib_date], True), params,
-                features, num_rounds, seed)
+    model = fit(
+        frames(train_dates, only_inspected),
+        frames([calib_date], True),
+        params,
+        features,
+        num_rounds,
+        seed,
+    )
     model.params["train_only_inspected"] = only_inspected
     metrics["schedule"] = {
-        "folds": {t.isoformat(): {"train": [d.isoformat() for d in tr], "calibration":
-                                  c.isoformat()} for t, (tr, c) in schedule.folds.items()},
-        "final": {"train": [d.isoformat() for d in train_dates],
-                  "calibration": calib_date.isoformat()},
+        "folds": {
+            t.isoformat(): {"train": [d.isoformat() for d in tr], "calibration": c.isoformat()}
+            for t, (tr, c) in schedule.folds.items()
+        },
+        "final": {
+            "train": [d.isoformat() for d in train_dates],
+            "calibration": calib_date.isoformat(),
+        },
         "horizon_days": horizon_days,
     }
     version = registry.register(spark, s, model, metrics, seed)
@@ -273,8 +294,16 @@ def train_and_register(
 
     def champion_backtest(spec: dict[str, Any]) -> dict[str, Any]:
         p = spec["params"]
-        return backtest(frames, schedule, p, spec["features"],
-                        int(p.get("num_rounds", NUM_ROUNDS)), int(p.get("seed", SEED)), truth_dir,
-                        say, bool(p.get("train_only_inspected", TRAIN_ON_INSPECTED_ONLY)))
+        return backtest(
+            frames,
+            schedule,
+            p,
+            spec["features"],
+            int(p.get("num_rounds", NUM_ROUNDS)),
+            int(p.get("seed", SEED)),
+            truth_dir,
+            say,
+            bool(p.get("train_only_inspected", TRAIN_ON_INSPECTED_ONLY)),
+        )
 
     return registry.promote(spark, s, version, metrics, champion_backtest, policy)

@@ -139,8 +139,15 @@ def test_register_promote_and_score_in_spark(spark, settings, data):
     v1 = registry.register(spark, settings, model, good, seed=42)
     d1 = registry.promote(spark, settings, v1, good, lambda spec: pytest.fail("no champion"))
     assert d1.promoted and registry.champion(spark, settings) == v1
-    for name in ("booster.txt", "features.json", "card.md", "metrics.json", "lift.png",
-                 "inputs.json", "params.json"):
+    for name in (
+        "booster.txt",
+        "features.json",
+        "card.md",
+        "metrics.json",
+        "lift.png",
+        "inputs.json",
+        "params.json",
+    ):
         assert (Path(settings.lake_root) / "models" / v1 / name).is_file(), name
     assert "silver.fct_penalty" in json.loads(
         (Path(settings.lake_root) / "models" / v1 / "inputs.json").read_text()
@@ -150,15 +157,20 @@ def test_register_promote_and_score_in_spark(spark, settings, data):
     # is re-backtested on the same folds for the comparison.
     weak_kw = {"features": ["age_years"], "num_rounds": 5}
     weak = backtest(frames, SCHEDULE, **weak_kw)
-    weak_model = fit(frames(SCHEDULE.final[0], True), frames([SCHEDULE.final[1]], True),
-                     **weak_kw)
+    weak_model = fit(frames(SCHEDULE.final[0], True), frames([SCHEDULE.final[1]], True), **weak_kw)
     v2 = registry.register(spark, settings, weak_model, weak, seed=42)
     seen = []
 
     def champion_backtest(spec):
         seen.append(spec["features"])
-        return backtest(frames, SCHEDULE, spec["params"], spec["features"],
-                        int(spec["params"]["num_rounds"]), int(spec["params"]["seed"]))
+        return backtest(
+            frames,
+            SCHEDULE,
+            spec["params"],
+            spec["features"],
+            int(spec["params"]["num_rounds"]),
+            int(spec["params"]["seed"]),
+        )
 
     d2 = registry.promote(spark, settings, v2, weak, champion_backtest)
     assert not d2.promoted and d2.champion_before == v1 and seen == [list(FEATURE_NAMES)]
@@ -191,11 +203,13 @@ def test_register_promote_and_score_in_spark(spark, settings, data):
     assert (out["credit_score"].to_numpy() == credit_score(model.predict(test))).all()
     assert out["reasons"].map(len).eq(5).all()
     for rs in out["reasons"]:  # largest contribution first
-        assert [r["contribution"] for r in rs] == sorted((r["contribution"] for r in rs),
-                                                         reverse=True)
+        assert [r["contribution"] for r in rs] == sorted(
+            (r["contribution"] for r in rs), reverse=True
+        )
     texts = [r["text_zh"] + " / " + r["text_en"] for rs in out["reasons"] for r in rs]
-    assert any(t.startswith("近2年行政处罚") and "penalties in the last 2 years" in t
-               for t in texts)
+    assert any(
+        t.startswith("近2年行政处罚") and "penalties in the last 2 years" in t for t in texts
+    )
     # without reasons the frame scores the same probabilities
     feats = spark.createDataFrame(
         gold[tables.ENTERPRISE_FEATURES.columns], tables.ENTERPRISE_FEATURES.schema

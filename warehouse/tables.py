@@ -295,6 +295,7 @@ CONFORM_LOG = Table(
     description="清洗日志 / bronze rows in = quarantined + duplicates + conformed, per run",
 )
 
+
 # ---- gold: features, scores, tiers, lists (models/ and risk_insight/ write these) -------------
 def _feature_fields() -> list[T.StructField]:
     from pipelines.features.catalog import FEATURES
