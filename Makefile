@@ -11,7 +11,7 @@ BI_VENV := .venv-bi
 BI_STAMP := $(BI_VENV)/.installed
 BI_PORT ?= 8088
 
-.PHONY: setup bi-setup test-tools demo test lint bench clean airflow airflow-cli bi
+.PHONY: setup bi-setup test-tools demo test lint bench clean airflow airflow-cli bi gallery
 
 setup: $(STAMP)
 
@@ -46,6 +46,7 @@ demo: setup
 
 test: setup bi-setup test-tools
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
@@ -56,11 +57,16 @@ bench: setup
 	$(PY) bench/bench_pipeline.py --enterprises $(ENTERPRISES) --years $(YEARS)
 
 clean:
-	rm -rf lakehouse data/sim
+	rm -rf lakehouse data/sim outputs reports quality_docs
 
 # Local Superset on 127.0.0.1:$(BI_PORT) with the dashboards of the latest demo run.
 bi: setup bi-setup
 	$(VENV)/bin/risk-insight bi serve --port $(BI_PORT)
+
+# The README's dashboard screenshots (docs/bi/), from the demo's lake and its champion, each
+# dashboard checked in Chromium on the way.
+gallery: demo bi-setup test-tools
+	$(VENV)/bin/risk-insight bi gallery --out docs/bi
 
 # ---- Orchestration (Airflow 3, same venv; metadata in SQLite under .airflow/, loopback only) ----
 AIRFLOW_PORT ?= 8080

@@ -40,7 +40,7 @@ def settings_for(params: dict[str, Any]) -> Settings:
         for k in ("lake_root", "landing_root", "outputs_root", "quality_policy", "tier_policy")
         if params.get(k)
     }
-    return get_settings().model_copy(update=update)
+    return get_settings().replace(**update)
 
 
 def spark_for(settings: Settings) -> SparkSession:
@@ -286,6 +286,7 @@ def _schedule(plan: dict[str, Any]):
         folds={d(t): ([d(x) for x in f["train"]], d(f["calibration"]))
                for t, f in plan["folds"].items()},
         final=([d(x) for x in plan["final"]["train"]], d(plan["final"]["calibration"])),
+        horizon_days=int(plan["horizon_days"]),
     )  # fmt: skip
 
 
@@ -312,7 +313,6 @@ def train_and_gate(params: dict[str, Any], plan: dict[str, Any]) -> dict[str, An
         s,
         seed=int(params["seed"]),
         truth_dir=truth if truth and Path(truth).exists() else None,
-        horizon_days=int(plan["horizon_days"]),
         schedule=_schedule(plan),
         policy=PromotionPolicy(
             margin=float(params["margin"]), fairness_bound=float(params["fairness_bound"])

@@ -45,6 +45,6 @@ def model_stage(
         raise RuntimeError(f"no model passed the promotion gate: {decision.reasons}")
     as_of = next_month(data_span(spark, settings)[1])
     written = score(spark, as_of, settings, champ)
-    metrics = json.loads((registry.model_dir(settings, champ) / "metrics.json").read_text())
+    metrics = json.loads(registry.read_artifact(settings, champ, "metrics.json"))
     table: pd.DataFrame = backtest_table(metrics)
     return {"decision": decision, "score": written, "table": table, "champion": champ}

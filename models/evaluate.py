@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -251,8 +250,11 @@ def _md_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def plot(metrics: dict[str, Any], path: Path, population: str = HEADLINE) -> None:
-    """Precision-at-k curves per fold (model, rules, oracle, random) and the reliability curve."""
+def plot(metrics: dict[str, Any], population: str = HEADLINE) -> bytes:
+    """Precision-at-k curves per fold (model, rules, oracle, random) and the reliability curve,
+    as PNG bytes."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -287,20 +289,14 @@ def plot(metrics: dict[str, Any], path: Path, population: str = HEADLINE) -> Non
         ax.set_ylabel("observed rate")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    png = io.BytesIO()
+    fig.savefig(png, dpi=90, format="png")
     plt.close(fig)
+    return png.getvalue()
 
 
-def write_report(metrics: dict[str, Any], out_dir: Path, title: str) -> dict[str, Path]:
-    """metrics.json, report.md and lift.png under ``out_dir``; returns their paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "json": out_dir / "metrics.json",
-        "md": out_dir / "report.md",
-        "png": out_dir / "lift.png",
-    }
-    paths["json"].write_text(json.dumps(metrics, indent=1, default=str), encoding="utf-8")
-    plot(metrics, paths["png"])
+def report_files(metrics: dict[str, Any], title: str) -> dict[str, bytes]:
+    """The backtest report as files: ``metrics.json``, ``report.md`` and ``lift.png``."""
     s = metrics["summary"]
     lines = [f"# {title}", ""]
     for pop in POPULATIONS:
@@ -332,5 +328,8 @@ def write_report(metrics: dict[str, Any], out_dir: Path, title: str) -> dict[str
         "![precision at k](lift.png)",
         "",
     ]
-    paths["md"].write_text("\n".join(lines), encoding="utf-8")
-    return paths
+    return {
+        "metrics.json": json.dumps(metrics, indent=1, default=str).encode("utf-8"),
+        "report.md": "\n".join(lines).encode("utf-8"),
+        "lift.png": plot(metrics),
+    }

@@ -5,8 +5,8 @@ A model lives in ``<lake_root>/models/<version>/``: ``booster.txt``, ``features.
 ``inputs.json`` (Delta versions of the training inputs), ``metrics.json``, ``report.md``,
 ``lift.png`` and ``card.md``. ``audit.model_registry`` has one row per model and
 ``audit.model_decisions`` one row per gate decision; the champion is the challenger of the
-latest promoted decision. Artifacts are written with local file I/O (an object-store lake
-needs a mounted path here).
+latest promoted decision. Artifacts go through :mod:`warehouse.storage`, so the lake may be
+on a local disk or in object storage.
 """
 
 from __future__ import annotations
@@ -16,17 +16,16 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from models.evaluate import HEADLINE, backtest_table, write_report
+from models.evaluate import HEADLINE, backtest_table, report_files
 from models.train import Model, model_version
 from pipelines.features.build import delta_version, input_versions
-from warehouse import tables
+from warehouse import storage, tables
 from warehouse.settings import Settings
 
 GAP_KEYS = (
@@ -58,12 +57,19 @@ class Decision:
     comparison: dict[str, Any] = field(default_factory=dict)
 
 
-def models_root(settings: Settings) -> Path:
-    return Path(settings.lake_root) / "models"
+def model_dir(settings: Settings, version: str) -> str:
+    """Where a model's artifacts live: ``<lake_root>/models/<version>``."""
+    return storage.join(settings.lake_root, "models", version)
 
 
-def model_dir(settings: Settings, version: str) -> Path:
-    return models_root(settings) / version
+def read_artifact(settings: Settings, version: str, name: str) -> str:
+    """The text of one artifact of a registered model (e.g. ``metrics.json``)."""
+    return storage.read_text(storage.join(model_dir(settings, version), name))
+
+
+def _write_artifact(settings: Settings, version: str, name: str, data: str | bytes) -> None:
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    storage.write_bytes(storage.join(model_dir(settings, version), name), raw)
 
 
 def model_card(version: str, model: Model, metrics: dict[str, Any], inputs: dict) -> str:
@@ -122,25 +128,27 @@ def register(
     """Store the model's artifacts and its registry row; returns the new version."""
     now = datetime.now().replace(microsecond=0)
     version = model_version(model, now)
-    d = model_dir(settings, version)
-    d.mkdir(parents=True, exist_ok=True)
-    model.booster.save_model(str(d / "booster.txt"))
     spec = model.spec()
-    (d / "features.json").write_text(json.dumps(spec, indent=1, ensure_ascii=False), "utf-8")
     params = {k: v for k, v in model.params.items() if k != "monotone_constraints"}
-    (d / "params.json").write_text(json.dumps(params, indent=1, default=str), "utf-8")
     inputs = dict(input_versions(spark, settings))
     inputs[tables.ENTERPRISE_FEATURES.qualified] = delta_version(
         spark, tables.ENTERPRISE_FEATURES, settings
     )
-    (d / "inputs.json").write_text(json.dumps(inputs, indent=1, sort_keys=True), "utf-8")
-    write_report(metrics, d, f"Backtest report: {version}")
-    (d / "card.md").write_text(model_card(version, model, metrics, inputs), "utf-8")
+    files: dict[str, str | bytes] = {
+        "booster.txt": model.booster.model_to_string(),
+        "features.json": json.dumps(spec, indent=1, ensure_ascii=False),
+        "params.json": json.dumps(params, indent=1, default=str),
+        "inputs.json": json.dumps(inputs, indent=1, sort_keys=True),
+        **report_files(metrics, f"Backtest report: {version}"),
+        "card.md": model_card(version, model, metrics, inputs),
+    }
+    for name, data in files.items():
+        _write_artifact(settings, version, name, data)
     row = [
         (
             version,
             now,
-            str(d),
+            model_dir(settings, version),
             json.dumps(params, default=str),
             json.dumps(spec, ensure_ascii=False),
             json.dumps(inputs, sort_keys=True),
@@ -169,10 +177,9 @@ def champion(spark: SparkSession, settings: Settings) -> str | None:
 
 def load(settings: Settings, version: str) -> Model:
     """A registered model, ready to predict."""
-    d = model_dir(settings, version)
-    spec = json.loads((d / "features.json").read_text("utf-8"))
-    params = json.loads((d / "params.json").read_text("utf-8"))
-    booster = lgb.Booster(model_file=str(d / "booster.txt"))
+    spec = json.loads(read_artifact(settings, version, "features.json"))
+    params = json.loads(read_artifact(settings, version, "params.json"))
+    booster = lgb.Booster(model_str=read_artifact(settings, version, "booster.txt"))
     return Model(booster, spec["features"], spec["vocab"], tuple(spec["calibration"]), params)
 
 
@@ -230,9 +237,8 @@ def promote(
     current = champion(spark, settings)
     champ_summary = None
     if current is not None:
-        d = model_dir(settings, current)
-        spec = json.loads((d / "features.json").read_text("utf-8"))
-        spec["params"] = json.loads((d / "params.json").read_text("utf-8"))
+        spec = json.loads(read_artifact(settings, current, "features.json"))
+        spec["params"] = json.loads(read_artifact(settings, current, "params.json"))
         champ_summary = champion_backtest(spec)["summary"]
     ok, reasons = gate(metrics["summary"], champ_summary, policy)
     decision = Decision(
@@ -262,5 +268,9 @@ def record(spark: SparkSession, settings: Settings, decision: Decision) -> None:
     spark.createDataFrame(row, tables.MODEL_DECISIONS.schema).write.format("delta").mode(
         "append"
     ).save(tables.MODEL_DECISIONS.path(settings))
-    out = model_dir(settings, decision.challenger) / "decision.json"
-    out.write_text(json.dumps(asdict(decision), indent=1, default=str), "utf-8")
+    _write_artifact(
+        settings,
+        decision.challenger,
+        "decision.json",
+        json.dumps(asdict(decision), indent=1, default=str),
+    )

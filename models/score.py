@@ -117,9 +117,8 @@ def score_frame(
     features: DataFrame, settings: Settings, version: str, with_reasons: bool = True
 ) -> DataFrame:
     """Scores of a gold-features frame by the registered model ``version`` (lazy)."""
-    d = registry.model_dir(settings, version)
-    spec = json.loads((d / "features.json").read_text("utf-8"))
-    model_string = (d / "booster.txt").read_text("utf-8")
+    spec = json.loads(registry.read_artifact(settings, version, "features.json"))
+    model_string = registry.read_artifact(settings, version, "booster.txt")
     schema = tables.RISK_SCORES.schema
     out_schema = type(schema)(
         [f for f in schema.fields if f.name not in ("_features_version", "_scored_at")]

@@ -26,6 +26,7 @@ from sklearn.linear_model import LogisticRegression
 
 from models.dataset import encode, load_frame, oracle_probabilities, vocabulary
 from models.evaluate import evaluate_fold, summarise
+from models.policy import ModelPolicy, load_model_policy
 from pipelines.features.build import build_features, month_starts, read_features
 from pipelines.features.catalog import BY_NAME, FEATURE_NAMES
 from warehouse import tables
@@ -62,6 +63,7 @@ class Schedule:
 
     folds: dict[date, tuple[list[date], date]]  # test T -> (train dates, calibration date)
     final: tuple[list[date], date]  # (train dates, calibration date) of the registered model
+    horizon_days: int = 365  # the label window the folds were laid out for
 
     def all_dates(self) -> list[date]:
         out = set(self.final[0]) | {self.final[1]}
@@ -103,7 +105,29 @@ def make_schedule(
         if len(train) < 2:
             raise ValueError(f"not enough history before fold {test}: {train}")
         folds[test] = (train, calib)
-    return Schedule(folds=folds, final=recipe(last_test))
+    return Schedule(folds=folds, final=recipe(last_test), horizon_days=horizon_days)
+
+
+def schedule_for_span(
+    first_event: date, last_event: date, policy: ModelPolicy | None = None
+) -> Schedule:
+    """The model policy's schedule on this data span, with as many folds as the span allows
+    (down to ``min_folds``); its ``short_history`` schedule (shorter horizon) when even that
+    does not fit. ValueError if nothing fits."""
+    pol = policy or load_model_policy()
+    sched, short = pol.schedule, pol.short_history
+    steps = sched.model_dump(exclude={"n_folds", "min_folds"})
+    for n in range(sched.n_folds, sched.min_folds - 1, -1):
+        try:
+            return make_schedule(first_event, last_event, pol.horizon_days, n_folds=n, **steps)
+        except ValueError:
+            continue
+    return make_schedule(
+        first_event,
+        last_event,
+        short.horizon_days,
+        **short.model_dump(exclude={"horizon_days", "min_folds"}),
+    )
 
 
 def data_span(spark: SparkSession, settings: Settings) -> tuple[date, date]:
@@ -248,19 +272,22 @@ def train_and_register(
     num_rounds: int = NUM_ROUNDS,
     seed: int = SEED,
     truth_dir: str | None = None,
-    horizon_days: int = 365,
     schedule: Schedule | None = None,
     policy: Any = None,
     say: Callable[[str], None] = lambda _m: None,
     only_inspected: bool = TRAIN_ON_INSPECTED_ONLY,
 ):
     """Backtest the recipe, fit the final model, store it under ``<lake>/models/<version>/``
-    with its registry row, and run the promotion gate. Returns the gate's decision."""
+    with its registry row, and run the promotion gate. Returns the gate's decision.
+
+    ``schedule`` defaults to the model policy's schedule on silver's data span
+    (:func:`schedule_for_span`); its horizon is the label horizon."""
     from models import registry
 
     s = settings or get_settings()
     if schedule is None:
-        schedule = make_schedule(*data_span(spark, s), horizon_days=horizon_days)
+        schedule = schedule_for_span(*data_span(spark, s))
+    horizon_days = schedule.horizon_days
     ensure_features(spark, schedule.all_dates(), s)
     frames = frame_source(spark, s, horizon_days)
     say("backtesting the challenger")

@@ -47,9 +47,7 @@ class CheckResult:
 
 def docs_root(settings: Settings) -> Path:
     """Folder of the GX project and its Data Docs (``data_docs_root`` or beside the lake)."""
-    if settings.data_docs_root:
-        return Path(settings.data_docs_root)
-    return Path(settings.lake_root).resolve().parent / "quality_docs"
+    return Path(settings.data_docs_dir())
 
 
 _CONTEXTS: dict[str, Any] = {}
@@ -57,7 +55,7 @@ _CONTEXTS: dict[str, Any] = {}
 
 def context(settings: Settings) -> Any:
     """The GX file context under :func:`docs_root` (one per folder and process)."""
-    root = str(docs_root(settings).resolve())
+    root = str(docs_root(settings))
     if root not in _CONTEXTS:
         Path(root).mkdir(parents=True, exist_ok=True)
         ctx = gx.get_context(mode="file", project_root_dir=root)

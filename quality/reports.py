@@ -56,9 +56,7 @@ def resolve_source(name: str) -> SourceSpec:
 
 def reports_root(settings: Settings) -> Path:
     """``reports_root`` or ``<lake_root>/../reports``."""
-    if settings.reports_root:
-        return Path(settings.reports_root)
-    return Path(settings.lake_root).resolve().parent / "reports"
+    return Path(settings.reports_dir())
 
 
 def problems(

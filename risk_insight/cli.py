@@ -78,7 +78,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     stamp = out / "simulation.json"
     wanted = {"enterprises": config.enterprises, "years": config.years, "seed": config.seed}
     if not stamp.exists() or json.loads(stamp.read_text()) != wanted:
-        if Path(settings.lake_root).exists() and any(Path(settings.lake_root).iterdir()):
+        from warehouse import storage
+
+        if not storage.is_empty(settings.lake_root):
             console.print(
                 f"[yellow]a lake from another world exists at {settings.lake_root}; "
                 "remove it (make clean) or point RISK_INSIGHT_LAKE_ROOT elsewhere[/]"
@@ -117,10 +119,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     as_of = _model_stage(spark, settings, out / "truth")
     _insight_stage(spark, settings, as_of, out / "reference" / "inspectors.csv")
     _marts_stage(spark, settings, as_of)
-    console.print(
-        f"lake at {Path(settings.lake_root).resolve()}; demo took "
-        f"{time.monotonic() - started:,.0f} s"
-    )
+    console.print(f"lake at {settings.lake_root}; demo took {time.monotonic() - started:,.0f} s")
     return 0 if all(r["balanced"] for r in recon) else 1
 
 
@@ -152,7 +151,7 @@ def cmd_quality_report(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Backtest, register and gate a challenger; print its backtest table and the decision."""
     from models.evaluate import backtest_table
-    from models.registry import PromotionPolicy, model_dir
+    from models.registry import PromotionPolicy, read_artifact
     from models.train import train_and_register
     from warehouse.settings import get_settings
 
@@ -162,7 +161,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     decision = train_and_register(
         spark, settings, seed=args.seed, truth_dir=args.truth, policy=policy, say=console.log
     )
-    metrics = json.loads((model_dir(settings, decision.challenger) / "metrics.json").read_text())
+    metrics = json.loads(read_artifact(settings, decision.challenger, "metrics.json"))
     _print_backtest(backtest_table(metrics))
     verdict = "[green]promoted[/]" if decision.promoted else "[yellow]not promoted[/]"
     console.print(f"{decision.challenger}: {verdict} — " + "; ".join(decision.reasons))
@@ -363,6 +362,67 @@ def cmd_bi_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bi_gallery(args: argparse.Namespace) -> int:
+    """The README's screenshots: a throw-away local Superset on this lake's marts, every
+    dashboard opened in Chromium and checked (no errors, no empty charts, the model dashboard
+    equal to the champion's recorded metrics), PNGs written to --out."""
+    import secrets
+    import shutil
+    import tempfile
+
+    from models.registry import read_artifact
+    from risk_insight.superset import SupersetClient, districts, provision
+    from risk_insight.superset.assets import load_spec
+    from risk_insight.superset.gallery import (
+        capture,
+        compare_figures,
+        district_view,
+        recorded_metrics,
+        shown_model_figures,
+    )
+    from risk_insight.superset.server import start
+    from warehouse import serving
+    from warehouse.settings import get_settings
+
+    settings = get_settings()
+    shown = serving.query(
+        "SELECT DISTINCT model_version, is_champion FROM mart_model_backtest WHERE is_current",
+        settings,
+    )
+    if len(shown) != 1 or not bool(shown["is_champion"].iat[0]):
+        console.print(
+            "[red]the lists are not scored by a promoted champion: the gallery shows only a "
+            "champion's figures (run make demo first)[/]"
+        )
+        return 2
+    champion = str(shown["model_version"].iat[0])
+    out = Path(args.out)
+    home = Path(tempfile.mkdtemp(prefix="superset-gallery-"))
+    users_password = secrets.token_urlsafe(12)
+    spec = load_spec()
+    with console.status("starting a throw-away Superset…"):
+        server = start(home, args.port)
+    try:
+        client = SupersetClient(server.url, server.username, server.password)
+        done = provision(client, settings, users_password=users_password)
+        problems = compare_figures(
+            shown_model_figures(client, spec, done.datasets),
+            recorded_metrics(read_artifact(settings, champion, "metrics.json")),
+        )
+        seen = capture(server.url, server.username, server.password, spec, out)
+        problems += seen.problems
+        code = sorted(districts(settings))[0]
+        _, shot = district_view(server.url, f"district_{code}", users_password, "target-list", out)
+        shot.rename(out / f"target-list-district-{code}.png")
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+    for p in problems:
+        console.print(f"[red]{p}[/]")
+    console.print(f"{len(seen.screenshots) + 1} screenshots in {out} (champion {champion})")
+    return 1 if problems else 0
+
+
 def cmd_bi_provision(args: argparse.Namespace) -> int:
     from risk_insight.superset import refresh
     from warehouse.settings import get_settings
@@ -448,6 +508,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8088)
     p.add_argument("--home", default=".superset", help="Superset metadata and logs")
     p.set_defaults(func=cmd_bi_serve)
+    p = bi.add_parser("gallery", help="screenshots of every dashboard, checked (make gallery)")
+    p.add_argument("--out", default="docs/bi")
+    p.add_argument("--port", type=int, default=8089)
+    p.set_defaults(func=cmd_bi_gallery)
     p = bi.add_parser("provision", help="provision the Superset of settings.superset_url")
     p.set_defaults(func=cmd_bi_provision)
     return parser

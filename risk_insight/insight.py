@@ -75,7 +75,7 @@ def run_insight(
         lists=files,
         sample_region=sample_region,
         sample=None if sample is None else sample.head(sample_rows),
-        outputs=Path(s.outputs_root).resolve(),
+        outputs=Path(s.outputs_root),
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,17 @@ import duckdb
 import pandas as pd
 import pytest
 
+from models.registry import read_artifact
 from risk_insight.superset import SupersetClient, SupersetError, districts, provision
 from risk_insight.superset.assets import dataset_specs, load_spec
+from risk_insight.superset.gallery import (
+    capture,
+    chart_query,
+    compare_figures,
+    district_view,
+    recorded_metrics,
+    shown_model_figures,
+)
 from tests.conftest import free_port, make_settings
 from warehouse import serving
 from warehouse.settings import Settings
@@ -30,18 +38,6 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 SPEC = load_spec()
 USERS_PASSWORD = "district-test-pw"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # the Superset frontend calls outside hosts (telemetry, web fonts): keep it on loopback
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
-EMPTY_TEXTS = ("此查询没有数据返回", "没有数据", "No results were returned", "No data")
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +61,7 @@ def lake(spark, delivered_world, tmp_path_factory) -> Settings:
         warmup_months=3,
     )  # fmt: skip
     decision = train_and_register(
-        spark, s, num_rounds=20, horizon_days=90, schedule=schedule,
+        spark, s, num_rounds=20, schedule=schedule,
         truth_dir=str(root / "sim" / "truth"),
     )  # fmt: skip
     this_month = next_month(last)
@@ -186,26 +182,6 @@ def test_provisioning_twice_changes_nothing(provisioned, lake):
     assert before["counts"]["chart"] == len(SPEC["charts"])
 
 
-def _query_context(chart: dict[str, Any], dataset_id: int, columns=None, metrics=None) -> dict:
-    """The query a chart of ``dashboards.yaml`` sends (what the frontend builds from it)."""
-    cols = columns if columns is not None else (
-        ([chart["x_axis"]] if chart.get("x_axis") else []) + chart.get("groupby", [])
-    )  # fmt: skip
-    mets = metrics if metrics is not None else [
-        {"expressionType": "SQL", "sqlExpression": m["sql"], "label": m["label"]}
-        for m in chart.get("metrics", [])
-    ]  # fmt: skip
-    where = " AND ".join(f"({w})" for w in chart.get("where", []))
-    return {
-        "datasource": {"id": dataset_id, "type": "table"},
-        "force": True,
-        "queries": [{"columns": cols, "metrics": mets, "filters": [], "orderby": [],
-                     "extras": {"where": where} if where else {}, "row_limit": 50000}],
-        "result_format": "json",
-        "result_type": "full",
-    }  # fmt: skip
-
-
 def _direct(chart: dict[str, Any], lake: Settings) -> set[tuple]:
     """The same numbers straight from the serving store with DuckDB."""
     ds = dataset_specs(SPEC)[chart["dataset"]]
@@ -231,7 +207,7 @@ def _norm(row) -> tuple:
 def test_chart_data_api_returns_the_marts_numbers(provisioned, lake, chart_key):
     client, done = provisioned
     chart = SPEC["charts"][chart_key]
-    rows = client.chart_data(_query_context(chart, done.datasets[chart["dataset"]]))
+    rows = client.chart_data(chart_query(chart, done.datasets[chart["dataset"]]))
     got = {_norm(r.values()) for r in rows}
     assert got, f"{chart_key}: no rows"
     assert got == _direct(chart, lake)
@@ -250,81 +226,58 @@ def test_a_district_user_sees_only_its_districts_rows(provisioned, superset, lak
                 if next(m for m in serving.MARTS if m.name == d.mart).region_column]  # fmt: skip
     assert len(regional) >= 5
     for key in regional:
-        ctx = _query_context({}, done.datasets[key], columns=["region_code"], metrics=count)
+        ctx = chart_query({}, done.datasets[key], columns=["region_code"], metrics=count)
         seen_by_district = {r["region_code"] for r in district.chart_data(ctx)}
         seen_by_analyst = {r["region_code"] for r in analyst.chart_data(ctx)}
         assert seen_by_district <= {code}, key
         assert len(seen_by_analyst) > 1, key
-    lists = _query_context({}, done.datasets["target_list"], columns=["region_code"], metrics=count)
+    lists = chart_query({}, done.datasets["target_list"], columns=["region_code"], metrics=count)
     assert {r["region_code"] for r in district.chart_data(lists)} == {code}
     # datasets without a district (quality, model) are not granted to district roles at all
-    quality = _query_context({}, done.datasets["quality_trend"], columns=["source"], metrics=count)
+    quality = chart_query({}, done.datasets["quality_trend"], columns=["source"], metrics=count)
     with pytest.raises(SupersetError, match="403"):
         district.chart_data(quality)
     assert analyst.chart_data(quality)
 
 
-def _login(page, url: str, username: str, password: str) -> None:
-    page.goto(f"{url}/login/")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/superset/welcome/**", timeout=60_000)
-
-
 def test_every_dashboard_renders_in_chromium_without_errors_or_empty_charts(
     provisioned, superset, lake
 ):
-    from playwright.sync_api import sync_playwright
-
     _, done = provisioned
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
     out = REPO / "docs" / "bi" if os.environ.get("RISK_INSIGHT_UPDATE_DOCS") else Path(
         tempfile.mkdtemp(prefix="bi-shots-")
     )  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
-    problems = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1600, "height": 1200}, locale="zh-CN")
-        _login(page, superset.url, superset.username, superset.password)
-        for key, dash in SPEC["dashboards"].items():
-            started = time.monotonic()
-            page.goto(f"{superset.url}/superset/dashboard/{dash['slug']}/?standalone=1")
-            holders = page.locator(".dashboard-component-chart-holder")
-            holders.first.wait_for(timeout=60_000)
-            page.wait_for_function(
-                "document.querySelectorAll('.dashboard-component-chart-holder .loading')"
-                ".length === 0",
-                timeout=90_000,
-            )
-            page.wait_for_timeout(1500)  # let ECharts finish drawing before the screenshot
-            expected = sum(len(row) for row in dash["rows"])
-            if holders.count() != expected:
-                problems.append(f"{key}: {holders.count()} charts, expected {expected}")
-            for i in range(holders.count()):
-                h = holders.nth(i)
-                title = h.locator(".header-title, [data-test=editable-title]").first
-                name = title.inner_text() if title.count() else f"chart {i}"
-                if h.locator("[role=alert], .alert-danger").count():
-                    problems.append(f"{key} / {name}: error: {h.inner_text()[:200]}")
-                text = h.inner_text()
-                if any(t in text for t in EMPTY_TEXTS):
-                    problems.append(f"{key} / {name}: renders empty")
-            page.screenshot(path=str(out / f"{dash['slug']}.png"), full_page=True)
-            assert (out / f"{dash['slug']}.png").stat().st_size > 20_000
-            print(f"{key}: {time.monotonic() - started:.1f} s")
+    seen = capture(superset.url, superset.username, superset.password, SPEC, out)
+    assert not seen.problems, seen.problems
+    assert set(seen.screenshots) == set(SPEC["dashboards"])
+    for shot in seen.screenshots.values():
+        assert shot.stat().st_size > 20_000
+    print({k: round(v, 1) for k, v in seen.seconds.items()})
+    # the model dashboard shows the recorded metrics of the model behind the lists
+    current = serving.query(
+        "SELECT DISTINCT model_version FROM mart_model_backtest WHERE is_current", lake
+    )["model_version"].tolist()
+    assert len(current) == 1
+    recorded = recorded_metrics(read_artifact(lake, current[0], "metrics.json"))
+    shown_auc = seen.texts["model_performance"]
+    auc_text = next(t for name, t in shown_auc.items() if "AUC" in name)
+    assert f"{recorded['auc']:.3f}" in auc_text, (auc_text, recorded["auc"])
 
-        # a district user's list: the table's district column holds only that district
-        code, name = sorted(districts(lake).items())[0]
-        page = browser.new_page(viewport={"width": 1600, "height": 1200}, locale="zh-CN")
-        _login(page, superset.url, f"district_{code}", USERS_PASSWORD)
-        page.goto(f"{superset.url}/superset/dashboard/target-list/?standalone=1")
-        cells = page.locator(".dashboard-component-chart-holder table tbody tr td:first-child")
-        cells.first.wait_for(timeout=90_000)
-        page.wait_for_timeout(1500)
-        seen = {c.strip() for c in cells.all_inner_texts()}
-        page.screenshot(path=str(out / f"target-list-district-{code}.png"), full_page=True)
-        browser.close()
-    assert not problems, problems
-    assert seen == {name}, seen
+    # a district user's list: the table's district column holds only that district
+    code, name = sorted(districts(lake).items())[0]
+    values, shot = district_view(
+        superset.url, f"district_{code}", USERS_PASSWORD, "target-list", out
+    )
+    assert values == {name}, values
+    shot.rename(out / f"target-list-district-{code}.png")
+
+
+def test_model_dashboard_figures_equal_the_recorded_metrics(provisioned, lake):
+    client, done = provisioned
+    current = serving.query(
+        "SELECT DISTINCT model_version FROM mart_model_backtest WHERE is_current", lake
+    )["model_version"].iat[0]
+    recorded = recorded_metrics(read_artifact(lake, current, "metrics.json"))
+    shown = shown_model_figures(client, SPEC, done.datasets)
+    assert not compare_figures(shown, recorded)
+    assert len(shown) >= 1 + 2 * 3  # AUC and at least model / rules / random on two folds

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import date
+from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
@@ -45,7 +46,7 @@ def test_outcomes_of_plan_n_are_labels_for_model_n_plus_1(spark, delivered_world
         params={"min_data_in_leaf": 5, "min_data_per_group": 5},
         num_rounds=20,
     )
-    d = model_dir(s, "m-e2e-n")
+    d = Path(model_dir(s, "m-e2e-n"))
     d.mkdir(parents=True)
     model.booster.save_model(str(d / "booster.txt"))
     (d / "features.json").write_text(json.dumps(model.spec(), ensure_ascii=False), "utf-8")

@@ -11,11 +11,26 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from warehouse import storage
+
+# Settings that name a file or folder: resolved once, when the settings are loaded.
+LOCATIONS = (
+    "lake_root",
+    "landing_root",
+    "outputs_root",
+    "reports_root",
+    "data_docs_root",
+    "quality_policy",
+    "tier_policy",
+    "pii_key_file",
+    "secrets_dir",
+)
 
 
 def _yaml_values() -> dict[str, Any]:
@@ -26,7 +41,12 @@ def _yaml_values() -> dict[str, Any]:
 
 
 class Settings(BaseSettings):
-    """Where the lake lives, how Spark runs, and the secret used to tokenise personal data."""
+    """Where the lake lives, how Spark runs, and the secret used to tokenise personal data.
+
+    Every location is resolved when the settings are made: a local path becomes absolute
+    (``./lakehouse`` → ``<working directory>/lakehouse``, ``~`` expanded), a URI (``file://``,
+    ``s3a://``, ``abfss://``, …) is kept as written. Code downstream uses them as they are.
+    """
 
     model_config = SettingsConfigDict(env_prefix="RISK_INSIGHT_", extra="ignore")
 
@@ -40,7 +60,7 @@ class Settings(BaseSettings):
     shuffle_partitions: int = 8
     timezone: str = "Asia/Shanghai"
     reports_root: str | None = Field(
-        None, description="rectification reports; default <lake_root>/../reports"
+        None, description="rectification reports; default <lake_root>/../reports (local lake)"
     )
     data_docs_root: str | None = Field(
         None, description="Great Expectations Data Docs; default <lake_root>/../quality_docs"
@@ -48,8 +68,17 @@ class Settings(BaseSettings):
     quality_policy: str | None = Field(
         None, description="gate policy YAML; default the reviewed quality/policy.yaml"
     )
-    pii_key: str | None = Field(
-        None, description="key for personal-data tokens; if unset, one is made under the lake"
+    environment: Literal["development", "production"] = Field(
+        "development",
+        description="production: the personal-data key must be configured (never generated)",
+    )
+    pii_key: str | None = Field(None, description="key for personal-data tokens")
+    pii_key_file: str | None = Field(
+        None, description="file holding the personal-data key (outside the lake)"
+    )
+    secrets_dir: str = Field(
+        "./.secrets",
+        description="development only: where a generated personal-data key is kept",
     )
     outputs_root: str = Field(
         "./outputs", description="files for people: target lists, public plans (一公开)"
@@ -68,11 +97,42 @@ class Settings(BaseSettings):
     superset_user: str = "admin"
     superset_password: str | None = Field(None, description="password of superset_user")
 
+    @field_validator(*LOCATIONS)
+    @classmethod
+    def _resolve_location(cls, value: str | None) -> str | None:
+        return None if value is None else storage.resolve(value)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied and validated like loaded settings (locations
+        resolved); ``model_copy(update=…)`` would skip that."""
+        return type(self).model_validate({**self.model_dump(), **changes})
+
+    def _beside_lake(self, name: str) -> str:
+        # Files for people sit beside a local lake; with the lake in object storage they stay
+        # on this machine, under the working directory.
+        if storage.is_local(self.lake_root):
+            return storage.join(storage.parent(str(storage.local_path(self.lake_root))), name)
+        return storage.resolve(name)
+
+    def reports_dir(self) -> str:
+        """Rectification reports: ``reports_root``, else ``reports`` beside the lake."""
+        return self.reports_root or self._beside_lake("reports")
+
+    def data_docs_dir(self) -> str:
+        """The GX project and Data Docs: ``data_docs_root``, else ``quality_docs`` beside the
+        lake."""
+        return self.data_docs_root or self._beside_lake("quality_docs")
+
     def serving_store(self) -> str:
-        """The serving store's SQLAlchemy URL (the embedded DuckDB file unless configured)."""
+        """The serving store's SQLAlchemy URL: ``serving_url``, else an embedded DuckDB file at
+        ``<lake_root>/serving/marts.duckdb`` (a local lake) or ``./serving/marts.duckdb``."""
         if self.serving_url:
             return self.serving_url
-        return f"duckdb:///{Path(self.lake_root).resolve() / 'serving' / 'marts.duckdb'}"
+        if storage.is_local(self.lake_root):
+            folder = storage.join(str(storage.local_path(self.lake_root)), "serving")
+        else:
+            folder = storage.resolve("serving")
+        return f"duckdb:///{folder}/marts.duckdb"
 
     @classmethod
     def settings_customise_sources(
@@ -97,18 +157,41 @@ class Settings(BaseSettings):
         return f"{self.lake_root.rstrip('/')}/{layer}/{name}"
 
     def resolved_pii_key(self) -> str:
-        """The tokenisation key: the setting, else a random key kept at ``<lake>/_secrets``.
+        """The tokenisation key: ``pii_key``, else the content of ``pii_key_file``; in
+        development only, a random key generated once into ``<secrets_dir>/pii_key``.
 
-        The key must stay stable for a lake, or tokens (and association features) change.
+        The key never lives inside the lake it protects (anyone who can read the lake could
+        re-identify every token), and it must stay stable for a lake, or tokens (and the
+        association features built on them) change. Raises ``KeyMissing`` in production
+        when neither setting is given, and ValueError for a key file inside the lake.
         """
         if self.pii_key:
             return self.pii_key
-        key_file = Path(self.lake_root) / "_secrets" / "pii_key"
-        if not key_file.exists():
-            key_file.parent.mkdir(parents=True, exist_ok=True)
-            key_file.write_text(secrets.token_hex(32), encoding="ascii")
-            key_file.chmod(0o600)
-        return key_file.read_text(encoding="ascii").strip()
+        key_file = self.pii_key_file
+        if key_file is None:
+            if self.environment == "production":
+                raise KeyMissing(
+                    "no personal-data key: set RISK_INSIGHT_PII_KEY or RISK_INSIGHT_PII_KEY_FILE "
+                    "(production never generates one)"
+                )
+            key_file = storage.join(self.secrets_dir, "pii_key")
+        if storage.is_local(self.lake_root) and Path(key_file).is_relative_to(
+            storage.local_path(self.lake_root)
+        ):
+            raise ValueError(f"the personal-data key file {key_file} must not be inside the lake")
+        path = Path(key_file)
+        if not path.exists():
+            if self.pii_key_file is not None:
+                raise KeyMissing(f"personal-data key file {path} does not exist")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.chmod(0o700)
+            path.write_text(secrets.token_hex(32), encoding="ascii")
+            path.chmod(0o600)
+        return path.read_text(encoding="ascii").strip()
+
+
+class KeyMissing(RuntimeError):
+    """No personal-data key is configured where one is required."""
 
 
 @lru_cache(maxsize=1)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -26,7 +25,8 @@ from pipelines.marts import (
     mart_tier_distribution,
     mart_warnings,
 )
-from warehouse import serving, tables
+from pipelines.sources import SOURCES
+from warehouse import serving, storage, tables
 from warehouse.settings import Settings, get_settings
 
 
@@ -103,17 +103,22 @@ def build_marts(
     frames[serving.MART_PLAN_OUTCOMES] = mart_plan_outcomes.build(
         spark, read(tables.INSPECTION_PLAN), read(tables.FCT_INSPECTION), regions
     ).toPandas()
+    sources = spark.createDataFrame(
+        [(name, spec.title_zh) for name, spec in SOURCES.items()], "source string, source_zh string"
+    )
     frames[serving.MART_QUALITY_TREND] = mart_quality_trend.build(
-        read(tables.QUALITY_RESULTS)
+        read(tables.QUALITY_RESULTS), sources
     ).toPandas()
-    frames[serving.MART_QUARANTINE] = mart_quarantine.build(read(tables.REJECTED_ROWS)).toPandas()
+    frames[serving.MART_QUARANTINE] = mart_quarantine.build(
+        read(tables.REJECTED_ROWS), sources
+    ).toPandas()
     registry = (
         read(tables.MODEL_REGISTRY)
         .select("model_version", "registered_at", "artifact_path")
         .toPandas()
     )
     # the registry row keeps the summary; every fold's numbers are in the model's metrics.json
-    registry["metrics"] = [_fold_metrics(Path(p)) for p in registry["artifact_path"]]
+    registry["metrics"] = [_fold_metrics(p) for p in registry["artifact_path"]]
     backtest, calibration = mart_model_performance.build(
         registry, champion(spark, s), _current_model(spark, s)
     )
@@ -131,10 +136,10 @@ def _current_model(spark: SparkSession, settings: Settings) -> str | None:
     return row[0] if row else None
 
 
-def _fold_metrics(model_dir: Path) -> str:
+def _fold_metrics(model_dir: str) -> str:
     """The backtest metrics JSON a registered model keeps beside its booster ('{}' if gone)."""
-    path = model_dir / "metrics.json"
-    return path.read_text(encoding="utf-8") if path.exists() else "{}"
+    path = storage.join(model_dir, "metrics.json")
+    return storage.read_text(path) if storage.exists(path) else "{}"
 
 
 def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:

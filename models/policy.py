@@ -1,0 +1,56 @@
+"""The model policy (``models/policy.yaml``): label horizon, backtest schedule, promotion gate.
+
+Every number a model is trained or judged by lives in that one reviewed file; the model card
+and the registry record the version.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, Field
+
+DEFAULT_POLICY = Path(__file__).with_name("policy.yaml")
+
+
+class ScheduleParams(BaseModel):
+    """How backtest folds and training dates are laid on the data span."""
+
+    n_folds: int = Field(3, ge=1)
+    min_folds: int = Field(2, ge=1)  # fewer folds than n_folds when the span is short
+    fold_step_months: int = Field(6, ge=1)
+    train_step_months: int = Field(3, ge=1)
+    warmup_months: int = Field(6, ge=0)
+
+
+class ShortHistory(ScheduleParams):
+    """The fallback schedule for short spans, with its own horizon."""
+
+    horizon_days: int = Field(90, ge=30)
+
+
+class Promotion(BaseModel):
+    margin: float = 0.005
+    fairness_bound: float = 0.05
+
+
+class ModelPolicy(BaseModel):
+    """Horizon, schedules and gate parameters under one version."""
+
+    version: str
+    horizon_days: int = Field(365, ge=30)
+    schedule: ScheduleParams = Field(default_factory=ScheduleParams)
+    short_history: ShortHistory = Field(default_factory=ShortHistory)
+    promotion: Promotion = Field(default_factory=Promotion)
+
+
+def load_model_policy(path: str | Path | None = None) -> ModelPolicy:
+    """The policy in ``path`` (default: the reviewed ``models/policy.yaml``)."""
+    return _load(str(path or DEFAULT_POLICY))
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> ModelPolicy:
+    return ModelPolicy.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
