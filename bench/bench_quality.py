@@ -15,10 +15,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._results import RESULTS, write_section  # noqa: E402
-from pipelines.conform import region_reference  # noqa: E402
+from pipelines import recall  # noqa: E402
 from pipelines.run import delivery_dates, run_day  # noqa: E402
 from pipelines.simulator import SimulationConfig, simulate  # noqa: E402
-from quality import ledger, recall  # noqa: E402
+from quality import ledger  # noqa: E402
 from warehouse.settings import Settings  # noqa: E402
 from warehouse.spark import get_spark  # noqa: E402
 
@@ -49,8 +49,7 @@ def main() -> int:
     for day in days:
         run_day(spark, landing, day, settings, docs=day == days[-1])
     pipeline_s = time.monotonic() - started
-    codes = [r["region_code"] for r in region_reference()]
-    scores = recall.score(spark, work / "sim" / "truth" / "defects.csv", settings, codes)
+    scores = recall.score(spark, work / "sim" / "truth" / "defects.csv", settings)
     table = recall.markdown_table(scores)
     checks = ledger.run_summary(spark, None, settings)
     body = (

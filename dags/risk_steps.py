@@ -19,17 +19,6 @@ if TYPE_CHECKING:
 
     from warehouse.settings import Settings
 
-# Source systems, in landing order (mirrors pipelines.sources.SOURCES; checked by the tests).
-SOURCE_NAMES = (
-    "registry",
-    "annual_report",
-    "penalty",
-    "abnormal_list",
-    "serious_list",
-    "inspection",
-    "complaint",
-)
-
 
 def settings_for(params: dict[str, Any]) -> Settings:
     """The engine settings of one DAG run: the process settings with the run's overrides."""
@@ -115,18 +104,36 @@ def prepare_world(params: dict[str, Any]) -> dict[str, Any]:
     return {"simulated": True, **wanted}
 
 
-def land(params: dict[str, Any], run_date: str, source: str) -> list[dict[str, Any]]:
-    """Land one source's file of the delivery date (skipped if its checksum already landed)."""
+def delivery_status(params: dict[str, Any], run_date: str) -> dict[str, Any]:
+    """Which sources the mappings expect on the delivery date, which of them have a file in
+    ``<landing>/<date>/`` so far, and how long to wait for the rest (the longest
+    ``delivery.wait_hours`` among the missing). Reads only the landing folder and the
+    mapping YAMLs: cheap enough to poke."""
+    from pipelines.ingest import delivery_files, match
+    from warehouse import contracts
+
+    s = settings_for(params)
+    day = date.fromisoformat(run_date)
+    found = contracts.mappings(s)
+    expected = [n for n, m in found.items() if m.delivery.expects(day)]
+    files = delivery_files(Path(s.landing_root) / run_date)
+    arrived = {m.source for p in files for m in match(p.name, found)}
+    missing = [n for n in expected if n not in arrived]
+    wait = max((found[n].delivery.wait_hours for n in missing), default=0.0)
+    return {"expected": expected, "arrived": sorted(arrived), "missing": missing,
+            "files": len(files), "wait_hours": wait}  # fmt: skip
+
+
+def land(params: dict[str, Any], run_date: str) -> list[dict[str, Any]]:
+    """Land every file of the delivery date (files whose checksum already landed are
+    skipped; files no mapping claims are logged as unmatched)."""
     from pipelines.ingest import land_day
 
     s = settings_for(params)
-    folder = Path(s.landing_root) / run_date
-    if not folder.is_dir():
-        raise FileNotFoundError(f"no delivery folder for {run_date}: {folder}")
-    done = land_day(spark_for(s), Path(s.landing_root), date.fromisoformat(run_date), s, [source])
+    done = land_day(spark_for(s), Path(s.landing_root), date.fromisoformat(run_date), s)
     return [
-        {"source": r.source, "status": r.status, "read": r.rows_read, "landed": r.rows_landed,
-         "quarantined": r.rows_quarantined}
+        {"source": r.source, "file": Path(r.file).name, "status": r.status, "read": r.rows_read,
+         "landed": r.rows_landed, "quarantined": r.rows_quarantined}
         for r in done
     ]  # fmt: skip
 

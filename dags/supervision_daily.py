@@ -1,6 +1,8 @@
 """Daily supervision run, keyed on the logical date D: the delivery ``<landing>/<D>/``.
 
-land (one task per source) → bronze gate → conform → silver gate → features → score → gold gate →
+wait for the delivery (a sensor: until every source the mappings expect that day has a file, or
+the sources' wait time has passed) → land → bronze gate → conform → silver gate → features →
+score → gold gate →
 tiers/plans/lists/warnings → serving marts → BI refresh; Data Docs are rebuilt whatever
 happened. A blocking quality failure raises ``GateBlocked``: the gate task fails, its ledger
 rows stay in audit.quality_results, and every task after it ends ``upstream_failed``.
@@ -18,7 +20,7 @@ if str(Path(__file__).parent) not in sys.path:  # the scheduler may not put dags
     sys.path.insert(0, str(Path(__file__).parent))
 
 import risk_steps as steps  # noqa: E402
-from airflow.sdk import Param, chain, dag, get_current_context, task
+from airflow.sdk import Param, PokeReturnValue, dag, get_current_context, task
 
 OUTSIDE = {  # steps that touch outside systems: retried with exponential backoff
     "retries": 3,
@@ -68,10 +70,21 @@ def supervision_daily() -> None:
         """Delivery date, as-of date and roots of this run; checks the gate policy version."""
         return steps.resolve_run(_params(), get_current_context()["logical_date"])
 
+    @task.sensor(poke_interval=300, timeout=60 * 60 * 36, mode="reschedule")
+    def wait_for_delivery(run: dict) -> PokeReturnValue:
+        """Wait (rescheduled, no worker held) until every expected source has a file, or the
+        longest wait of the missing sources has passed since the day ended; then go on
+        anyway: the bronze gate records each missing delivery in the ledger and the reports."""
+        status = steps.delivery_status(_params(), run["run_date"])
+        ctx = get_current_context()
+        deadline = ctx["data_interval_end"] + timedelta(hours=status["wait_hours"])
+        done = not status["missing"] or datetime.now(deadline.tzinfo) >= deadline
+        return PokeReturnValue(is_done=done, xcom_value=status)
+
     @task(**OUTSIDE)
-    def land(run: dict, source: str) -> list:
-        """Land one source's file of the day (reads the agencies' landing zone)."""
-        return steps.land(_params(), run["run_date"], source)
+    def land(run: dict) -> list:
+        """Land every file of the day (reads the agencies' landing zone)."""
+        return steps.land(_params(), run["run_date"])
 
     @task
     def bronze_gate(run: dict) -> dict:
@@ -127,11 +140,11 @@ def supervision_daily() -> None:
 
     run = resolve_run()
     prepare_world() >> run
-    # One task per source, one after the other: they append to the same audit tables.
-    landed = [land.override(task_id=f"land_{name}")(run, name) for name in steps.SOURCE_NAMES]
-    chain(*landed)
+    waited = wait_for_delivery(run)
+    landed = land(run)
+    waited >> landed
     bronze = bronze_gate(run)
-    landed[-1] >> bronze
+    landed >> bronze
     conformed = conform(run)
     bronze >> conformed
     reports = rectification_reports(run)

@@ -162,3 +162,90 @@ class ExpectNaturalKeyUnique(BatchExpectation):
     ) -> dict[str, Any]:
         observed = int(metrics["table.duplicate_key_rows"])
         return {"success": observed == 0, "result": {"observed_value": observed}}
+
+
+class FilesNotLanded(TableMetricProvider):
+    """``files.not_landed``: 'file: reason' of each delivered file (a row of the day's ingest
+    log) that was rejected or matched no source mapping."""
+
+    metric_name = "files.not_landed"
+
+    @metric_value(engine=SparkDFExecutionEngine)
+    def _spark(  # noqa: N805 (GX metric signature)
+        cls,
+        execution_engine: SparkDFExecutionEngine,
+        metric_domain_kwargs: dict,
+        metric_value_kwargs: dict,
+        metrics: dict[str, Any],
+        runtime_configuration: dict,
+    ) -> list[str]:
+        df, _, _ = execution_engine.get_compute_domain(
+            metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
+        )
+        bad = df.where(~F.col("status").isin("landed", "skipped")).orderBy("source_file")
+        return [r["message"] for r in bad.select("message").collect()]
+
+
+class ExpectFilesLanded(BatchExpectation):
+    """文件均已接入 / every file delivered for the source landed (none rejected or unmatched)."""
+
+    metric_dependencies = ("files.not_landed",)
+    domain_keys: ClassVar[tuple[str, ...]] = ("row_condition", "condition_parser")
+
+    def _validate(
+        self,
+        metrics: dict,
+        runtime_configuration: dict | None = None,
+        execution_engine: Any = None,
+    ) -> dict[str, Any]:
+        bad = list(metrics["files.not_landed"])
+        return {"success": not bad, "result": {"observed_value": "; ".join(bad) or "0 files"}}
+
+
+class FilesColumnsUnmapped(TableMetricProvider):
+    """``files.columns_unmapped``: landed files with columns their mapping does not name, or
+    without optional mapped fields."""
+
+    metric_name = "files.columns_unmapped"
+
+    @metric_value(engine=SparkDFExecutionEngine)
+    def _spark(  # noqa: N805 (GX metric signature)
+        cls,
+        execution_engine: SparkDFExecutionEngine,
+        metric_domain_kwargs: dict,
+        metric_value_kwargs: dict,
+        metrics: dict[str, Any],
+        runtime_configuration: dict,
+    ) -> list[str]:
+        df, _, _ = execution_engine.get_compute_domain(
+            metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
+        )
+        odd = df.where(
+            (F.col("status") == "landed")
+            & ((F.size("unmapped_columns") > 0) | (F.size("missing_columns") > 0))
+        ).orderBy("source_file")
+        out = []
+        for r in odd.select("source_file", "unmapped_columns", "missing_columns").collect():
+            name = r["source_file"].rsplit("/", 1)[-1]
+            out.append(
+                f"{name}: 未映射列 / unmapped {list(r['unmapped_columns'] or [])}, "
+                f"缺少列 / missing {list(r['missing_columns'] or [])}"
+            )
+        return out
+
+
+class ExpectColumnsMapped(BatchExpectation):
+    """列均已映射 / every column of the source's landed files is named by its mapping, and
+    every mapped field has a column."""
+
+    metric_dependencies = ("files.columns_unmapped",)
+    domain_keys: ClassVar[tuple[str, ...]] = ("row_condition", "condition_parser")
+
+    def _validate(
+        self,
+        metrics: dict,
+        runtime_configuration: dict | None = None,
+        execution_engine: Any = None,
+    ) -> dict[str, Any]:
+        odd = list(metrics["files.columns_unmapped"])
+        return {"success": not odd, "result": {"observed_value": "; ".join(odd) or "0 files"}}

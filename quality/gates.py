@@ -8,19 +8,21 @@ raise :class:`GateBlocked` after the ledger rows that explain them are written.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipelines.sources import SOURCES
 from quality import ledger, suites
 from quality.engine import CheckResult, validate
 from quality.policy import Policy, policy_for
 from quality.rules import RowRule
-from warehouse import tables
+from warehouse import contracts, tables
 from warehouse.settings import Settings
+
+UNMATCHED = "_unmatched"  # the ingest log's source of a file no mapping claims
 
 
 class GateBlocked(RuntimeError):
@@ -88,27 +90,40 @@ def _previous_volumes(
 
 
 def check_bronze(spark: SparkSession, run_date: date, settings: Settings) -> list[CheckResult]:
-    """Bronze gate of ``run_date``: per source landed today, lineage, row identity and volume;
-    then every source's freshness. Raises :class:`GateBlocked` on a blocking failure."""
-    from pipelines.conform._common import run_bronze
-
+    """Bronze gate of ``run_date``: per source with files that day, every file landed (none
+    rejected or unmatched) and every column mapped; per source landed, lineage, row identity
+    and volume; every source the mappings expect that day delivered; every source's
+    freshness. Raises :class:`GateBlocked` on a blocking failure (by default a rejected or
+    unmatched file: the message names the file and the reason)."""
     policy = policy_for(settings)
     results: list[CheckResult] = []
-    landed = {
-        r["source"]
-        for r in tables.read(spark, tables.INGEST_LOG, settings)
-        .where((F.col("run_date") == F.lit(run_date)) & (F.col("status") == "landed"))
-        .select("source")
-        .distinct()
-        .collect()
-    }
-    for source in (s for s in SOURCES if s in landed):
+    log = tables.read(spark, tables.INGEST_LOG, settings).where(
+        F.col("run_date") == F.lit(run_date)
+    )
+    today = {r["source"]: r["landed"] for r in log.groupBy("source").agg(
+        F.max((F.col("status") == "landed").cast("int")).alias("landed")
+    ).collect()}  # fmt: skip
+    order = [*contracts.CANONICAL, UNMATCHED]
+    for source in (s for s in order if s in today):
+        table = "landing" if source == UNMATCHED else tables.BRONZE[source].qualified
+        results += validate(
+            settings,
+            suite_name=f"{table}.files" if source != UNMATCHED else "landing.unmatched",
+            dataset=f"{table}.files" if source != UNMATCHED else "landing.unmatched",
+            df=log.where(F.col("source") == source),
+            expectations=suites.file_expectations(table, policy),
+            run_date=run_date,
+            table_name=table,
+            source=source,
+            policy_version=policy.version,
+        )
+    for source in (s for s in contracts.CANONICAL if today.get(s)):
         table = tables.BRONZE[source]
         results += validate(
             settings,
             suite_name=table.qualified,
             dataset=table.qualified,
-            df=run_bronze(spark, source, run_date, settings),
+            df=tables.run_bronze(spark, source, run_date, settings),
             expectations=suites.bronze_expectations(
                 source, _previous_volumes(spark, source, run_date, settings, policy), policy
             ),
@@ -117,10 +132,41 @@ def check_bronze(spark: SparkSession, run_date: date, settings: Settings) -> lis
             source=source,
             policy_version=policy.version,
         )
+    results += check_deliveries(spark, run_date, set(today), settings, policy)
     results += check_freshness(spark, run_date, settings, policy)
     ledger.write(spark, results, settings)
     _raise_if_blocked(results)
     return results
+
+
+def expected_sources(run_date: date, settings: Settings) -> list[str]:
+    """The sources whose mapping expects a delivery on ``run_date``."""
+    return [n for n, m in contracts.mappings(settings).items() if m.delivery.expects(run_date)]
+
+
+def check_deliveries(
+    spark: SparkSession, run_date: date, delivered: set[str], settings: Settings, policy: Policy
+) -> list[CheckResult]:
+    """One check: every source expected on ``run_date`` delivered a file (``delivered``: the
+    sources with an ingest-log row that day); the observed value names the missing ones."""
+    expected = expected_sources(run_date, settings)
+    if not expected:
+        return []
+    rows = [(s, s in delivered) for s in expected]
+    results = validate(
+        settings,
+        suite_name="landing.deliveries",
+        dataset="landing.deliveries",
+        df=spark.createDataFrame(rows, "source string, delivered boolean"),
+        expectations=suites.delivery_expectations(policy),
+        run_date=run_date,
+        table_name="landing",
+        source="-",
+        policy_version=policy.version,
+    )
+    missing = [s for s, ok in rows if not ok]
+    observed = f"missing: {', '.join(missing)}" if missing else f"{len(rows)} delivered"
+    return [dataclasses.replace(r, observed_value=observed) for r in results]
 
 
 def check_freshness(
@@ -130,7 +176,7 @@ def check_freshness(
     batch: one row per source that ever delivered)."""
     latest = (
         tables.read(spark, tables.INGEST_LOG, settings)
-        .where((F.col("status") == "landed") & (F.col("run_date") <= F.lit(run_date)))
+        .where(F.col("status").isin("landed", "skipped") & (F.col("run_date") <= F.lit(run_date)))
         .groupBy("source")
         .agg(F.max("run_date").alias("latest_delivery"))
         .withColumn("age_days", F.datediff(F.lit(run_date), "latest_delivery"))

@@ -9,14 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
-from pathlib import Path
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from quality.uscc import ALPHABET, WEIGHTS
 
-REGIONS_CSV = Path(__file__).parent / "reference" / "regions.csv"
+# The year unified social credit codes were first issued: the region inside one must have been
+# in force since then.
+USCC_FIRST_YEAR = 2015
 
 
 def uscc_is_valid(col: Column) -> Column:
@@ -70,15 +71,87 @@ def valid_uscc(field: str = "uscc") -> RowRule:
     )
 
 
-def known_region(field: str, region_codes: Column) -> RowRule:
-    """``region_codes`` is an array column of the reference codes (a literal array)."""
+def known_region(field: str) -> RowRule:
+    """Needs ``_<field>_from`` / ``_<field>_to`` (the code's first year in force and the first
+    year it is gone, from the GB/T 2260 list; NULL ``_from`` = not in the list) joined in."""
     return RowRule(
         f"region_known_{field}",
         field,
         "行政区划代码不存在（GB/T 2260）",
         "region code is not a GB/T 2260 code",
-        lambda: F.col(field).isNotNull() & ~F.array_contains(region_codes, F.col(field)),
+        lambda: F.col(field).isNotNull() & F.col(f"_{field}_from").isNull(),
         "unknown_region",
+    )
+
+
+def region_in_force(field: str, date_field: str) -> RowRule:
+    """The code exists but was in force neither in the year of ``date_field`` nor in the year
+    of the delivery (registries re-code old versions when divisions change, so a version of
+    1994 may carry today's code; a code retired before the version and gone today is wrong).
+    Needs the columns of :func:`known_region`."""
+
+    def in_force(year: Column) -> Column:
+        start, end = F.col(f"_{field}_from"), F.col(f"_{field}_to")
+        return (year >= start) & (end.isNull() | (year < end))
+
+    return RowRule(
+        f"region_in_force_{field}",
+        field,
+        "行政区划代码在该日期及报送日均未启用或已撤销",
+        f"region code was in force neither on {date_field} nor on the delivery date",
+        lambda: (
+            F.col(f"_{field}_from").isNotNull()
+            & ~F.coalesce(in_force(F.year(F.col(date_field))), F.lit(False))
+            & ~in_force(F.year(F.col("_run_date")))
+        ),
+        "unknown_region",
+    )
+
+
+def uscc_region_in_force(field: str = "uscc_region") -> RowRule:
+    """The region inside a USCC (positions 3-8) must be a code in force since USCCs were first
+    issued; needs the columns of :func:`known_region`."""
+    return RowRule(
+        f"region_known_{field}",
+        field,
+        "统一社会信用代码中的行政区划代码不存在或已撤销",
+        "the region inside the unified social credit code is not a GB/T 2260 code in force",
+        lambda: (
+            F.col(field).isNotNull()
+            & (
+                F.col(f"_{field}_from").isNull()
+                | (F.col(f"_{field}_to").isNotNull() & (F.col(f"_{field}_to") <= USCC_FIRST_YEAR))
+            )
+        ),
+        "unknown_region",
+    )
+
+
+def in_jurisdiction(field: str, prefixes: list[str]) -> RowRule:
+    """The code starts with one of the bureau's jurisdiction prefixes (settings)."""
+    return RowRule(
+        f"in_jurisdiction_{field}",
+        field,
+        "不在本局管辖范围内",
+        f"{field} is outside the bureau's jurisdiction ({', '.join(prefixes)})",
+        lambda: (
+            F.col(field).isNotNull()
+            & ~reduce(lambda a, b: a | b, (F.col(field).startswith(p) for p in prefixes))
+        ),
+        "outside_jurisdiction",
+    )
+
+
+def known_value(field: str, code: str) -> RowRule:
+    """The raw word of ``field`` was present but the source mapping's vocabulary has no
+    translation for it (``code`` is the translated column)."""
+    return RowRule(
+        f"vocabulary_{field}",
+        field,
+        "取值不在数据源映射的词表中",
+        f"the value of {field} is not in the source mapping's vocabulary",
+        lambda: F.col(f"{field}__raw").isNotNull() & F.col(code).isNull(),
+        "unknown_value",
     )
 
 

@@ -10,7 +10,12 @@ from typing import Any
 import great_expectations as gx
 from pyspark.sql import DataFrame
 
-from quality.expectations import ExpectNaturalKeyUnique, row_expectation
+from quality.expectations import (
+    ExpectColumnsMapped,
+    ExpectFilesLanded,
+    ExpectNaturalKeyUnique,
+    row_expectation,
+)
 from quality.policy import Policy
 from quality.rules import RowRule
 from warehouse import tables
@@ -98,5 +103,33 @@ def freshness_expectations(policy: Policy) -> list[Any]:
             min_value=0,
             max_value=max_age,
             meta=_meta("freshness", policy.gate("audit.ingest_log", "freshness"), f"≤ {max_age} d"),
+        )
+    ]
+
+
+def file_expectations(table: str, policy: Policy) -> list[Any]:
+    """Over one source's ingest-log rows of the day: every file landed (none rejected or
+    unmatched), and every column of its landed files mapped."""
+    return [
+        ExpectFilesLanded(
+            meta=_meta("file_accepted", policy.gate(table, "file_accepted"), "0 files")
+        ),
+        ExpectColumnsMapped(
+            meta=_meta("columns_mapped", policy.gate(table, "columns_mapped"), "0 files")
+        ),
+    ]
+
+
+def delivery_expectations(policy: Policy) -> list[Any]:
+    """Every source whose mapping expects a delivery that day delivered a file."""
+    return [
+        gx.expectations.ExpectColumnValuesToBeInSet(
+            column="delivered",
+            value_set=[True],
+            meta=_meta(
+                "delivery_expected",
+                policy.gate("landing", "delivery_expected"),
+                "every expected source",
+            ),
         )
     ]

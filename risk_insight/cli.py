@@ -64,6 +64,56 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sources_check(args: argparse.Namespace) -> int:
+    """Dry run of the source mappings over a landing folder: per file the source it matched,
+    encoding, header mapping, unmapped and missing columns and the rows each rule would
+    quarantine, with examples; a CSV + HTML report; no table is written."""
+    from pipelines.sources_check import check_folder, problem_rows, write_report
+    from warehouse import contracts
+    from warehouse.settings import get_settings
+
+    settings = get_settings()
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        console.print(f"[red]no folder {folder}[/]")
+        return 2
+    try:
+        found = contracts.mappings(settings)
+    except contracts.MappingError as exc:
+        console.print(f"[red]source mappings in {contracts.mappings_dir(settings)}:[/]\n{exc}")
+        return 2
+    console.print(f"mappings: {contracts.mappings_dir(settings)} ({', '.join(found)})")
+    started = time.monotonic()
+    checks = check_folder(_spark(), folder, settings)
+    _print_rows(
+        f"sources check of {folder} / 数据源映射检查",
+        ["file", "source", "status", "encoding", "rows", "would quarantine", "unmapped",
+         "missing"],
+        [[f"{c.file.parent.name}/{c.file.name}", c.source or "-", c.status, c.encoding, c.rows,
+          c.would_quarantine, ", ".join(c.unmapped), ", ".join(c.missing)] for c in checks],
+    )  # fmt: skip
+    _print_rows(
+        "rows each rule would quarantine (block) or warn about / 规则命中",
+        ["file", "rule", "gate", "rows", "examples"],
+        problem_rows(checks),
+    )
+    for c in checks:
+        if c.headers:
+            _print_rows(
+                f"{c.file.name} → {c.source}: header mapping / 表头映射",
+                ["header / 表头", "field / 字段"],
+                [[h, f or "(unmapped / 未映射)"] for h, f in c.headers],
+            )
+    out = Path(args.out) if args.out else Path(settings.reports_dir()) / "sources_check"
+    csv_path, html_path = write_report(checks, out)
+    console.print(
+        f"{len(checks)} files in {time.monotonic() - started:,.1f} s; report: {html_path} "
+        f"and {csv_path}; nothing was written to the lake"
+    )
+    bad = [c for c in checks if c.status != "ok"]
+    return 1 if bad else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Simulate the default world (once per size), run every delivery date, print a summary."""
     from pipelines.run import delivery_dates, run_day
@@ -125,8 +175,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _print_quality(spark, settings, docs_index) -> None:
     """Quality gates over all runs: checks by outcome, quarantined rows per defect class."""
+    from pipelines.recall import quarantined_per_class
     from quality.ledger import run_summary
-    from quality.summary import quarantined_per_class
 
     checks = run_summary(spark, None, settings)
     _print_pairs("quality checks, all runs / 质量检查（全部批次）", checks)
@@ -295,12 +345,13 @@ def _print_rows(title: str, headers: list[str], rows: list) -> None:
 def _print_day(run) -> None:
     _print_rows(
         f"landed on {run.run_date}",
-        ["source", "status", "read", "landed", "quarantined", "encoding"],
+        ["file", "source", "status", "read", "landed", "quarantined", "encoding", "message"],
         [
-            [r.source, r.status, r.rows_read, r.rows_landed, r.rows_quarantined, r.encoding]
+            [Path(r.file).name, r.source, r.status, r.rows_read, r.rows_landed,
+             r.rows_quarantined, r.encoding, r.message[:120]]
             for r in run.ingested
         ],
-    )
+    )  # fmt: skip
     _print_rows(
         "conformed",
         ["source", "target", "in", "quarantined", "duplicates", "conformed"],
@@ -454,6 +505,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", default="data/sim")
     p.set_defaults(func=cmd_demo)
+
+    sources = sub.add_parser("sources", help="source mappings (数据源映射)").add_subparsers(
+        dest="sources_command", required=True
+    )
+    p = sources.add_parser(
+        "check", help="dry run of the mappings over a landing folder (writes no table)"
+    )
+    p.add_argument("dir", help="a delivery folder, or a landing root of date folders")
+    p.add_argument("--out", help="report folder (default: <reports>/sources_check)")
+    p.set_defaults(func=cmd_sources_check)
 
     quality = sub.add_parser("quality", help="data-quality governance (质量治理)").add_subparsers(
         dest="quality_command", required=True

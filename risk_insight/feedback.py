@@ -1,9 +1,9 @@
 """Outcome feedback: the results of a drawn plan come back as an ordinary inspection extract.
 
-The extract follows the source contract (:data:`pipelines.sources.INSPECTION`: Chinese headers,
-GBK) and carries the plan id, so ``pipelines.run.run_day`` lands and conforms it like any other
-delivery, and the labels code (``pipelines/features/labels.py``) counts its rows as random-draw
-inspections (``drawn``) with their finding as the label of the next training run.
+The extract follows the demo bureau's inspection mapping (Chinese headers, GBK) and carries
+the plan id, so ``pipelines.run.run_day`` lands and conforms it like any other delivery, and
+the labels code (``pipelines/features/labels.py``) counts its rows as random-draw inspections
+(``drawn``) with their finding as the label of the next training run.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from pipelines.simulator.exports import exports
 from pipelines.simulator.writer import csv_bytes
-from pipelines.sources import INSPECTION
 from risk_insight.plan import read_plan
 from warehouse.settings import Settings, get_settings
 
@@ -51,7 +51,7 @@ def inspection_extract(outcomes: pd.DataFrame) -> pd.DataFrame:
             "plan_id": outcomes["plan_id"].astype(str),
             "reported_on": [d.isoformat() for d in reported],
         }
-    )[INSPECTION.fields]
+    )[exports()["inspection"].fields]
 
 
 def write_inspection_extract(
@@ -65,8 +65,9 @@ def write_inspection_extract(
     day = delivery_date or last
     if day < last:
         raise ValueError(f"delivery {day} is before the last result reported on {last}")
-    path = Path(landing_root) / day.isoformat() / INSPECTION.file_name
-    data = csv_bytes(INSPECTION, extract.to_numpy().tolist())
+    spec = exports()["inspection"]
+    path = Path(landing_root) / day.isoformat() / spec.file_name
+    data = csv_bytes(spec, extract.to_numpy().tolist())
     if path.exists() and path.read_bytes() != data:
         raise FileExistsError(f"{path} already holds another inspection delivery")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,9 @@
 
 Order of precedence (DOMAIN.md "Tier policy"):
 
-1. deregistered or revoked at T (registry version valid at T: status 注销/吊销, or closed
-   before T) -> ``excluded``: no tier, never drawn, never listed;
+1. out of scope at T (registry version valid at T with a status the policy excludes —
+   deregistered, revoked, moved out, cancelled by default — or closed before T) ->
+   ``excluded``: no tier, never drawn, never listed;
 2. on the serious-violation list at T -> D (``rule = serious_list``);
 3. on the abnormal-operation list at T -> at least C (``rule = abnormal_list`` where it raised
    the model's tier);
@@ -72,7 +73,7 @@ def assign_tiers(
     r = policy.rules
     ent = enterprises_at(enterprises, as_of).select(
         "uscc",
-        F.col("status").alias("_status"),
+        F.col("status_code").alias("_status"),
         F.col("closed_on").alias("_closed_on"),
     )
     base = (
@@ -120,7 +121,10 @@ def assign_tiers(
         .withColumn("tier", F.lit(None).cast("string"))
         .withColumn(
             "rule",
-            F.when(F.col("_status") == "吊销", "revoked").otherwise("deregistered"),
+            # the excluded status, or "deregistered" for a version closed before T
+            F.when(F.col("_status").isin(*r.excluded_statuses), F.col("_status")).otherwise(
+                F.lit("deregistered")
+            ),
         )
         .withColumn("tier_source", F.lit("rule"))
     )

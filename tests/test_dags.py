@@ -77,12 +77,18 @@ def test_dag_files_import_quickly_and_without_heavy_imports() -> None:
     assert lines["HEAVY"] == "[]", "DAG files must not import Spark, GX or LightGBM"
 
 
-def test_source_names_match_the_source_contract() -> None:
+def test_delivery_status_reads_the_landing_folder_by_the_mappings(tmp_path) -> None:
     import risk_steps
 
-    from pipelines.sources import SOURCES
-
-    assert list(risk_steps.SOURCE_NAMES) == list(SOURCES)
+    day = tmp_path / "2026-10-28"
+    day.mkdir()
+    (day / "registry.csv").write_text("x", encoding="utf-8")
+    (day / "inspection_north.csv").write_text("x", encoding="utf-8")
+    (day / "readme.txt").write_text("x", encoding="utf-8")
+    status = risk_steps.delivery_status({"landing_root": str(tmp_path)}, "2026-10-28")
+    assert status["arrived"] == ["inspection", "registry"] and status["files"] == 3
+    assert "penalty" in status["missing"] and "registry" not in status["missing"]
+    assert status["wait_hours"] == 12.0  # the demo bureau's mappings
 
 
 # ---- real DAG runs on a tiny world ----------------------------------------------------------
@@ -165,7 +171,7 @@ def test_backfill_three_days_then_rerun_middle_day_equals_one_clean_pass(spark, 
     for day in days:
         dr, states = _run(subset, day, world["conf"])
         assert dr.state == "success", states
-        assert sum(t.startswith("land_") for t in states) == 7
+        assert states["wait_for_delivery"][0][0] == states["land"][0][0] == "success"
     clean = _lake_contents(Path(world["conf"]["lake_root"]))
     assert {"bronze/registry", "silver/dim_enterprise", "audit/quality_results"} <= set(clean)
     dr, _ = _run(subset, days[1], world["conf"])
@@ -288,7 +294,8 @@ def test_blocking_gate_stops_downstream_and_leaves_its_ledger_row(spark, dags, w
     policy = world["root"] / "strict_policy.yaml"
     policy.write_text(
         "version: strict-test\ndefault: block\nexpectations:\n  volume: block\n"
-        "  freshness: warn\nparams:\n  volume:\n    min_history_runs: 1\n    factor: 2.0\n"
+        "  freshness: warn\n  delivery_expected: warn\n"
+        "params:\n  volume:\n    min_history_runs: 1\n    factor: 2.0\n"
         "    exclude_cutover: false\n",
         encoding="utf-8",
     )

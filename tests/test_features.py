@@ -38,6 +38,7 @@ def _version(uscc, valid_from, valid_to, rep, addr, status="存续", closed=None
     return dict(
         uscc=uscc, name=uscc, ent_type="有限责任公司", reg_capital_yuan=Decimal("500000.00"),
         founded_on=founded or D(valid_from), region_code="110101", industry="F", status=status,
+        status_code={"存续": "active", "注销": "deregistered"}[status],
         closed_on=closed, legal_rep_token=rep, address="addr", address_token=addr,
         valid_from=D(valid_from), valid_to=valid_to and D(valid_to), is_current=valid_to is None,
     )  # fmt: skip
@@ -68,9 +69,15 @@ def _lake(spark, settings) -> None:
     ])  # fmt: skip
     _write(spark, tables.FCT_INSPECTION, settings, [
         dict(inspection_id="I1", uscc="A", inspected_on=D("2023-09-01"), found_problem=True,
-             reported_on=D("2023-09-05"), mode="投诉核查"),
+             outcome="found", reported_on=D("2023-09-05"), mode="投诉核查",
+             mode_code="complaint_check"),
         dict(inspection_id="I2", uscc="B", inspected_on=D("2024-03-01"), found_problem=True,
-             reported_on=D("2024-03-05"), mode="双随机抽查", plan_id="CJ-2024Q1"),
+             outcome="found", reported_on=D("2024-03-05"), mode="双随机抽查",
+             mode_code="random_draw", plan_id="CJ-2024Q1"),
+        # could not be reached: not an inspection that observed anything
+        dict(inspection_id="I3", uscc="A", inspected_on=D("2023-10-01"), found_problem=None,
+             outcome="unreachable", reported_on=D("2023-10-02"), mode="双随机抽查",
+             mode_code="random_draw", plan_id="CJ-2023Q4"),
     ])  # fmt: skip
     _write(spark, tables.FCT_COMPLAINT, settings, [
         dict(complaint_id="C1", uscc="A", received_on=D("2023-11-01")),
@@ -152,7 +159,7 @@ def test_records_dated_after_t_change_no_feature_at_t(spark, lake):
     ])  # fmt: skip
     _write(spark, tables.FCT_INSPECTION, s, [
         dict(inspection_id="I9", uscc="A", inspected_on=D("2023-12-30"), found_problem=True,
-             reported_on=D("2024-01-04")),
+             outcome="found", reported_on=D("2024-01-04")),
     ])  # fmt: skip
     _write(spark, tables.FCT_COMPLAINT, s, [
         dict(complaint_id="C9", uscc="B", received_on=D("2024-01-01")),

@@ -18,7 +18,7 @@ from models.score import score
 from models.train import fit
 from pipelines.features.build import build_features
 from pipelines.run import run_day
-from pipelines.sources import INSPECTION
+from pipelines.simulator.exports import exports
 from risk_insight.feedback import feed_back_simulated, hit_rate_by_tier, plan_outcomes_in_silver
 from risk_insight.plan import build_plan, load_roster
 from risk_insight.tiers import build_tiers
@@ -57,7 +57,8 @@ def test_outcomes_of_plan_n_are_labels_for_model_n_plus_1(spark, delivered_world
 
     # the outcomes come back as an ordinary delivery
     fb = feed_back_simulated(spark, T, sim / "truth", s, landing)
-    assert fb.extract.read_bytes().decode("gbk").splitlines()[0] == ",".join(INSPECTION.headers_zh)
+    header = fb.extract.read_bytes().decode("gbk").splitlines()[0]
+    assert header == ",".join(exports()["inspection"].headers_zh)
     assert len(fb.outcomes) == plan.total and fb.delivery_date > T
     run = run_day(spark, landing, fb.delivery_date, s, docs=False)
     landed = {r.source: r for r in run.ingested}

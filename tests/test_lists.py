@@ -64,6 +64,7 @@ def lake(spark, tmp_path_factory):
             status = "注销" if i in (0, 1) else "存续"  # the two riskiest are deregistered
             name = EVIL if (region, i) == (R1, 2) else f"企业{region}-{i}"
             ents.append({"uscc": u, "name": name, "region_code": region, "status": status,
+                         "status_code": "deregistered" if status == "注销" else "active",
                          "valid_from": date(2019, 1, 1), "is_current": True})  # fmt: skip
             for t, shift in ((T0, 0.0), (T1, 0.0 if i != 50 else 0.9)):
                 p = round(0.9 - i * 0.012 + shift - k * 0.001, 4)

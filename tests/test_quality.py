@@ -55,26 +55,26 @@ def test_policy_lookup_order_and_blocking_rules():
 
 
 def test_custom_expectations_count_what_the_rule_filters(spark, settings):
-    codes = F.array(F.lit("110105"), F.lit("310101"))
     rules = [
         required("uscc"),
         valid_uscc(),
-        known_region("region_code", codes),
+        known_region("region_code"),
         non_negative("amount_yuan"),
         removal_after_entry(),
         known_enterprise(),
     ]
     rows = [
-        # uscc, region, amount, entered, removed, known, file row
-        (GOOD_USCC, "110105", 10.0, date(2024, 1, 1), None, True, 1),
-        (BAD_USCC, "110199", -5.0, date(2024, 1, 1), date(2023, 12, 1), True, 2),
-        (None, "310101", 0.0, date(2024, 1, 1), date(2024, 2, 1), False, 3),
-        (GOOD_USCC, "110105", None, date(2024, 1, 1), None, False, 4),
+        # uscc, region (and its first year in GB/T 2260: None = no such code), amount,
+        # entered, removed, known, file row
+        (GOOD_USCC, "110105", 1980, 10.0, date(2024, 1, 1), None, True, 1),
+        (BAD_USCC, "110199", None, -5.0, date(2024, 1, 1), date(2023, 12, 1), True, 2),
+        (None, "310101", 1980, 0.0, date(2024, 1, 1), date(2024, 2, 1), False, 3),
+        (GOOD_USCC, "110105", 1980, None, date(2024, 1, 1), None, False, 4),
     ]
     df = spark.createDataFrame(
         rows,
-        "uscc string, region_code string, amount_yuan double, entered_on date, removed_on date,"
-        " _known_enterprise boolean, _source_row long",
+        "uscc string, region_code string, _region_code_from int, amount_yuan double, "
+        "entered_on date, removed_on date, _known_enterprise boolean, _source_row long",
     ).withColumn("_source_file", F.lit("2024-01-02/penalty.csv"))
     policy = parse_policy({"version": "t2", "tables": {"t": {"enterprise_known": "warn"}}})
     from quality.suites import incoming_expectations
@@ -134,3 +134,40 @@ def test_ledger_merge_is_idempotent(spark, settings):
     ledger.write(spark, [result("3", "blocked")], settings)
     rows = ledger.read(spark, settings).collect()
     assert len(rows) == 1 and (rows[0].observed_value, rows[0].outcome) == ("3", "blocked")
+
+
+def test_region_rules_read_the_national_list_with_validity(spark):
+    from pipelines.conform._common import with_region_validity
+    from quality.rules import in_jurisdiction, region_in_force, uscc_region_in_force
+
+    rows = [
+        # region code, approved on, delivered on, region inside the USCC
+        ("110103", date(2005, 3, 1), date(2026, 10, 28), "110105"),  # 崇文区, in force then
+        ("110103", date(2015, 3, 1), date(2026, 10, 28), "110103"),  # retired 2010, gone now
+        ("330109", date(1994, 6, 1), date(2026, 10, 28), "330109"),  # re-coded version: today's
+        ("110199", date(2020, 1, 1), date(2026, 10, 28), "440300"),  # no such code
+        ("440300", date(2020, 1, 1), date(2026, 10, 28), "350100"),  # city level codes
+    ]
+    df = spark.createDataFrame(
+        rows, "region_code string, changed_on date, _run_date date, uscc_region string"
+    )
+    df = with_region_validity(spark, with_region_validity(spark, df, "region_code"), "uscc_region")
+    rules = [
+        known_region("region_code"),
+        region_in_force("region_code", "changed_on"),
+        uscc_region_in_force(),
+        in_jurisdiction("region_code", ["11", "4403"]),
+    ]
+    got = {
+        (r.region_code, r.changed_on.year): [n for n in (x.name for x in rules) if r[n]]
+        for r in df.select(
+            "region_code", "changed_on", *[x.column().alias(x.name) for x in rules]
+        ).collect()
+    }
+    assert got == {
+        ("110103", 2005): [],
+        ("110103", 2015): ["region_in_force_region_code", "region_known_uscc_region"],
+        ("330109", 1994): ["in_jurisdiction_region_code"],
+        ("110199", 2020): ["region_known_region_code"],
+        ("440300", 2020): [],
+    }

@@ -11,17 +11,15 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from pipelines.conform import FACT_MODELS, dim_enterprise, region_reference
+from pipelines import recall
+from pipelines.conform import FACT_MODELS, dim_enterprise
 from pipelines.run import delivery_dates, run_day
 from pipelines.simulator import SimulationConfig, simulate
-from pipelines.sources import PENALTY, REGISTRY
-from quality import ledger, recall, suites
+from quality import ledger, suites
 from quality.gates import SILVER_TABLES, GateBlocked
 from quality.reports import HEADERS, write_report
 from tests.conftest import make_settings
-from warehouse import tables
-
-CODES = [r["region_code"] for r in region_reference()]
+from warehouse import contracts, tables
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +31,7 @@ def world(delivered_world):
 
 def test_recall_and_false_quarantine_per_defect_class(spark, world):
     settings, out, _ = world
-    scores = recall.score(spark, out / "truth" / "defects.csv", settings, CODES)
+    scores = recall.score(spark, out / "truth" / "defects.csv", settings)
     print("\n" + recall.markdown_table(scores))
     assert {s.defect_class for s in scores} >= {"bad_check_digit", "missing_key", "malformed_row"}
     for s in scores:
@@ -50,7 +48,7 @@ def test_ledger_has_one_row_per_expectation_per_run(spark, world):
     }
     day = runs[0].run_date
     n_rules = {m.target.qualified + ".incoming." + m.source: len(m.rules) for m in FACT_MODELS}
-    n_rules["silver.dim_enterprise.incoming.registry"] = len(dim_enterprise.rules(CODES))
+    n_rules["silver.dim_enterprise.incoming.registry"] = len(dim_enterprise.rules())
     for suite, n in n_rules.items():
         if (day, suite) in per_suite:  # a source with rows that day
             assert per_suite[(day, suite)] == n, suite
@@ -113,10 +111,11 @@ def test_rectification_report_names_rows_without_personal_data(spark, world, mon
     # No legal-representative name, ID number or phone of the delivery appears in the report.
     with (out / "landing" / day.isoformat() / "registry.csv").open(encoding="gbk") as fh:
         delivered = list(csv.DictReader(fh))
+    registry = contracts.mapping("registry")
     personal = {
         v.strip()
         for row in delivered
-        for h in (REGISTRY.columns[f] for f in REGISTRY.pii)
+        for h in (registry.header_of(f) for f in registry.canonical.pii)
         if (v := row.get(h)) and len(v.strip()) >= 2
     }
     text = report.csv.read_text(encoding="utf-8-sig") + report.html.read_text(encoding="utf-8")
@@ -187,10 +186,11 @@ def _penalty_file(folder: Path, uscc: str, amount: str) -> None:
         "authority": "测试市场监督管理局",
         "reported_on": "2026-10-02",
     }
-    with (folder / PENALTY.file_name).open("w", encoding="gbk", newline="") as fh:
+    penalty = contracts.mapping("penalty")
+    with (folder / penalty.files[0]).open("w", encoding="gbk", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(PENALTY.headers_zh)
-        w.writerow([row[f] for f in PENALTY.fields])
+        w.writerow([penalty.header_of(f) for f in penalty.fields])
+        w.writerow([row[f] for f in penalty.fields])
 
 
 def test_quarantined_row_is_replayed_once_after_correction(spark, small):

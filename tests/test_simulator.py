@@ -16,11 +16,11 @@ from openpyxl import load_workbook
 
 from pipelines.simulator import DefectRates, SimulationConfig, SimulationSummary, simulate
 from pipelines.simulator.codes import id_check_char, org_check_char
-from pipelines.sources import SOURCES, SourceSpec
+from pipelines.simulator.exports import Export, exports
 from quality.uscc import is_valid_uscc
 
 REGIONS = set(
-    pd.read_csv(Path(__file__).parents[1] / "quality/reference/regions.csv", dtype=str)[
+    pd.read_csv(Path(__file__).parents[1] / "pipelines/simulator/districts.csv", dtype=str)[
         "region_code"
     ]
 )
@@ -49,7 +49,7 @@ def clean(tmp_path_factory) -> SimulationSummary:
     return simulate(config, tmp_path_factory.mktemp("clean"))
 
 
-def read_rows(path: Path, spec: SourceSpec) -> tuple[list[str], list[list[str]]]:
+def read_rows(path: Path, spec: Export) -> tuple[list[str], list[list[str]]]:
     """Header and data rows of one extract, decoded strictly in its declared encoding."""
     if spec.fmt == "xlsx":
         ws = load_workbook(path, read_only=True).worksheets[0]
@@ -66,7 +66,7 @@ def load(summary: SimulationSummary) -> dict[tuple[str, date], list[list[str]]]:
     folders = [summary.history_date, *summary.increment_dates]
     out = {}
     for day in folders:
-        for name, spec in SOURCES.items():
+        for name, spec in exports().items():
             header, rows = read_rows(
                 summary.out / "landing" / day.isoformat() / spec.file_name, spec
             )
@@ -77,7 +77,7 @@ def load(summary: SimulationSummary) -> dict[tuple[str, date], list[list[str]]]:
 
 def records(summary: SimulationSummary, name: str) -> list[tuple[date, dict[str, str]]]:
     """Well-formed rows of one source as (landing day, field dict)."""
-    spec = SOURCES[name]
+    spec = exports()[name]
     out = []
     for (source, day), rows in load(summary).items():
         if source == name:
@@ -97,8 +97,8 @@ def test_layout_encodings_and_headers(dirty: SimulationSummary) -> None:
     assert dirty.history_date == date(2026, 10, 28)
     assert dirty.increment_dates == [date(2026, 10, 29), date(2026, 10, 30), date(2026, 10, 31)]
     data = load(dirty)
-    assert len(data) == 4 * len(SOURCES)
-    for name in SOURCES:
+    assert len(data) == 4 * len(exports())
+    for name in exports():
         assert data[name, dirty.history_date], f"empty history extract for {name}"
     assert (dirty.out / "truth" / "true_risk.parquet").exists()
     assert (dirty.out / "truth" / "enterprises.parquet").exists()
@@ -121,7 +121,7 @@ def test_clean_world_has_no_defects(clean: SimulationSummary) -> None:
     ents = pd.read_parquet(clean.out / "truth" / "enterprises.parquet")
     founded = dict(zip(ents["uscc"], ents["founded_on"], strict=True))
     registered = set(ents["uscc"])
-    for name, spec in SOURCES.items():
+    for name, spec in exports().items():
         keys = Counter()
         for day, row in records(clean, name):
             for field, value in row.items():
@@ -168,7 +168,7 @@ def test_every_defect_class_is_injected_and_visible(dirty: SimulationSummary) ->
     ents = pd.read_parquet(dirty.out / "truth" / "enterprises.parquet")
     founded = dict(zip(ents["uscc"], ents["founded_on"], strict=True))
     for m in manifest.itertuples(index=False):
-        spec = SOURCES[m.source]
+        spec = exports()[m.source]
         day = date.fromisoformat(m.landing_date)
         raw = data[m.source, day][int(m.source_row) - 1]
         cls, field = m.defect_class, m.field

@@ -12,9 +12,9 @@ from pyspark.sql import functions as F
 
 from pipelines.ingest import file_checksum
 from pipelines.run import delivery_dates, run_day
-from pipelines.sources import SOURCES
 from risk_insight.summary import reconciliation
 from warehouse import tables
+from warehouse.contracts import CANONICAL
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +75,7 @@ def test_rows_read_equal_rows_landed_plus_quarantined(spark, world):
         for c in run.conformed:
             assert c.rows_in == c.rows_quarantined + c.rows_duplicate + c.rows_conformed
     recon = reconciliation(spark, settings)
-    assert {r["source"] for r in recon} == set(SOURCES)
+    assert {r["source"] for r in recon} == set(CANONICAL)
     assert all(r["balanced"] for r in recon), recon
     # The quarantine holds exactly the rows the logs say were rejected.
     q = tables.read(spark, tables.REJECTED_ROWS, settings)

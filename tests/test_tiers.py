@@ -10,7 +10,7 @@ from risk_insight.policy import TierPolicy, load_policy
 from risk_insight.tiers import assign_tiers, round_half_up
 
 T = date(2026, 11, 1)
-ENT_SCHEMA = "uscc string, status string, closed_on date, valid_from date, valid_to date"
+ENT_SCHEMA = "uscc string, status_code string, closed_on date, valid_from date, valid_to date"
 LIST_SCHEMA = "list_type string, uscc string, entered_on date, removed_on date"
 SCORE_SCHEMA = (
     "as_of date, uscc string, region_code string, size_band string, probability double, "
@@ -62,13 +62,14 @@ def test_hard_rules_override_the_model(spark):
     probs = {f"U{i:03d}": (i + 1) / 101 for i in range(100)}  # U099 riskiest, U000 safest
     old = date(2020, 1, 1)
     ents = [
-        ("U001", "注销", date(2026, 5, 1), old, None),  # deregistered
-        ("U002", "吊销", None, old, None),  # revoked
-        ("U003", "存续", date(2026, 6, 1), old, None),  # closed before T
-        ("U004", "在业", None, old, None),
+        ("U001", "deregistered", date(2026, 5, 1), old, None),
+        ("U002", "revoked", None, old, None),
+        ("U003", "active", date(2026, 6, 1), old, None),  # closed before T
+        ("U004", "active", None, old, None),
+        ("U006", "moved_out", None, old, None),  # moved out of the jurisdiction
         # U005 was revoked only in a version that starts after T: still in scope at T
-        ("U005", "存续", None, old, date(2026, 12, 1)),
-        ("U005", "吊销", None, date(2026, 12, 1), None),
+        ("U005", "active", None, old, date(2026, 12, 1)),
+        ("U005", "revoked", None, date(2026, 12, 1), None),
     ]
     entries = [
         ("serious", "U010", date(2026, 1, 1), None),  # model A -> D by rule
@@ -84,13 +85,18 @@ def test_hard_rules_override_the_model(spark):
     assert got["U099"]["tier"] == "D" and got["U099"]["tier_source"] == "model"
     assert got["U012"]["tier"] == got["U012"]["model_tier"] == "A"
     assert got["U013"]["tier_source"] == "model"
-    for u, rule in (("U001", "deregistered"), ("U002", "revoked"), ("U003", "deregistered")):
+    for u, rule in (
+        ("U001", "deregistered"),
+        ("U002", "revoked"),
+        ("U003", "deregistered"),
+        ("U006", "moved_out"),
+    ):
         assert got[u]["excluded"] and got[u]["tier"] is None and got[u]["rule"] == rule
         assert got[u]["risk_rank"] is None
     assert not got["U004"]["excluded"] and not got["U005"]["excluded"]
-    # excluded enterprises do not take a share: 97 ranked, ranks 1..97
+    # excluded enterprises do not take a share: 96 ranked, ranks 1..96
     ranks = sorted(r["risk_rank"] for r in got.values() if not r["excluded"])
-    assert ranks == list(range(1, 98))
+    assert ranks == list(range(1, 97))
 
 
 def test_round_half_up():

@@ -28,6 +28,7 @@ LOCATIONS = (
     "data_docs_root",
     "quality_policy",
     "tier_policy",
+    "sources_dir",
     "pii_key_file",
     "secrets_dir",
 )
@@ -53,6 +54,16 @@ class Settings(BaseSettings):
     lake_root: str = Field("./lakehouse", description="lake root: a path, s3a://… or abfss://…")
     landing_root: str = Field(
         "./data/sim/landing", description="where agencies deliver files: <landing>/<date>/<file>"
+    )
+    sources_dir: str | None = Field(
+        None,
+        description="folder of source mappings (one YAML per source); default the shipped "
+        "mappings of the demo bureau (warehouse/contracts/mappings)",
+    )
+    jurisdiction: list[str] = Field(
+        default_factory=list,
+        description="GB/T 2260 codes or prefixes of the bureau's area (e.g. ['11', '3101']); "
+        "registry rows elsewhere are quarantined; empty = no restriction",
     )
     spark_master: str = Field("local[*]", description="Spark master URL")
     spark_conf: dict[str, str] = Field(default_factory=dict, description="extra Spark conf")

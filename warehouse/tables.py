@@ -8,12 +8,13 @@ Tables live at ``<lake root>/<layer>/<name>``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from pipelines.sources import SOURCES
+from warehouse.contracts import CANONICAL, CanonicalSource
 from warehouse.settings import Settings, get_settings
 
 LAYERS = ("bronze", "silver", "gold", "quarantine", "audit")
@@ -78,19 +79,23 @@ MONEY = T.DecimalType(18, 2)
 
 
 # ---- bronze: one table per source, every field as the raw string that arrived ---------------
-def _bronze(source_name: str) -> Table:
-    spec = SOURCES[source_name]
+def _bronze(spec: CanonicalSource) -> Table:
     return Table(
         layer="bronze",
         name=spec.name,
-        schema=_schema([_col(f, S) for f in spec.fields], LINEAGE),
+        schema=_schema(
+            [_col(f, S) for f in spec.fields],
+            # columns of the file that the source mapping does not name: header -> raw text
+            _col("_extra", T.MapType(S, S)),
+            LINEAGE,
+        ),
         keys=("_batch_id", "_source_row"),
         partition_by=("_run_date",),
-        description=f"{spec.title_zh} / {spec.title_en}: raw rows as landed, with lineage",
+        description=f"{spec.name}: raw rows as landed, with lineage and unmapped columns",
     )
 
 
-BRONZE: dict[str, Table] = {name: _bronze(name) for name in SOURCES}
+BRONZE: dict[str, Table] = {name: _bronze(spec) for name, spec in CANONICAL.items()}
 
 # ---- silver: conformed, deduplicated, personal data tokenised ------------------------------
 DIM_ENTERPRISE = Table(
@@ -105,6 +110,7 @@ DIM_ENTERPRISE = Table(
         _col("region_code", S),
         _col("industry", S),
         _col("status", S),
+        _col("status_code", S),
         _col("closed_on", D),
         _col("legal_rep_token", S),
         _col("address", S),
@@ -189,7 +195,9 @@ FCT_INSPECTION = Table(
         _col("uscc", S, False),
         _col("inspected_on", D, False),
         _col("mode", S),
+        _col("mode_code", S),
         _col("result", S),
+        _col("outcome", S),
         _col("found_problem", B),
         _col("inspector_id", S),
         _col("plan_id", S),
@@ -197,7 +205,13 @@ FCT_INSPECTION = Table(
         SILVER_LINEAGE,
     ),
     keys=("inspection_id",),
-    description="检查记录 / inspections and whether they found a problem",
+    checks={
+        "known_outcome": "outcome IS NULL "
+        "OR outcome IN ('found', 'clean', 'unreachable', 'not_inspected')",
+        "found_means_found": "found_problem IS NULL OR found_problem = (outcome = 'found')",
+    },
+    description="检查记录 / inspections, their canonical mode and outcome (found, clean, "
+    "unreachable, not_inspected); found_problem is NULL when nobody inspected",
 )
 
 FCT_COMPLAINT = Table(
@@ -222,12 +236,18 @@ DIM_REGION = Table(
     _schema(
         _col("region_code", S, False),
         _col("region_name", S, False),
-        _col("city_code", S, False),
-        _col("city_name", S, False),
+        _col("level", S, False),
+        _col("parent_code", S),
+        _col("city_code", S),
+        _col("city_name", S),
+        _col("province_code", S, False),
         _col("province_name", S, False),
+        _col("valid_from_year", INT, False),
+        _col("valid_to_year", INT),
     ),
     keys=("region_code",),
-    description="GB/T 2260 行政区划 / administrative regions (reference, kept in the repo)",
+    description="GB/T 2260 行政区划 / every province, city and county code with its latest "
+    "name and the years it was in force (quality/reference/gbt2260.csv)",
 )
 
 # ---- quarantine and audit ---------------------------------------------------------------
@@ -248,11 +268,15 @@ REJECTED_ROWS = Table(
         _col("_batch_id", S, False),
         _col("_run_date", D, False),
         _col("quarantined_at", TS, False),
+        _col("replayed_on", D),
+        _col("released", B),
     ),
     keys=("stage", "_batch_id", "_source_row"),
     partition_by=("source",),
     description="隔离区 / rows that failed a blocking check, with the check and its reason. "
-    "payload is the raw row as JSON with personal-data fields tokenised.",
+    "payload is the raw row as JSON with personal-data fields tokenised. A row held back because "
+    "its enterprise was not registered yet is re-checked once it is: replayed_on is that run, "
+    "released TRUE when it was then conformed (FALSE: it broke another rule, now named here).",
 )
 
 INGEST_LOG = Table(
@@ -270,11 +294,19 @@ INGEST_LOG = Table(
         _col("rows_read", L, False),
         _col("rows_landed", L, False),
         _col("rows_quarantined", L, False),
+        _col("mapping", S),
+        _col("unmapped_columns", T.ArrayType(S)),
+        _col("missing_columns", T.ArrayType(S)),
         _col("ingested_at", TS, False),
     ),
     keys=("batch_id",),
-    checks={"reconciles": "status <> 'landed' OR rows_read = rows_landed + rows_quarantined"},
-    description="接入日志 / one row per landed (or rejected) file: reconciliation of row counts",
+    checks={
+        "reconciles": "status <> 'landed' OR rows_read = rows_landed + rows_quarantined",
+        "known_status": "status IN ('landed', 'skipped', 'rejected', 'unmatched')",
+    },
+    description="接入日志 / one row per delivered file: landed (with reconciled row counts, the "
+    "mapping used, unmapped and missing columns), skipped (the same bytes landed on another "
+    "day), rejected (why) or unmatched by any mapping",
 )
 
 CONFORM_LOG = Table(
@@ -285,14 +317,18 @@ CONFORM_LOG = Table(
         _col("source", S, False),
         _col("target", S, False),
         _col("rows_in", L, False),
+        _col("rows_replayed", L, False),
         _col("rows_quarantined", L, False),
         _col("rows_duplicate", L, False),
         _col("rows_conformed", L, False),
         _col("finished_at", TS, False),
     ),
     keys=("run_date", "source", "target"),
-    checks={"reconciles": "rows_in = rows_quarantined + rows_duplicate + rows_conformed"},
-    description="清洗日志 / bronze rows in = quarantined + duplicates + conformed, per run",
+    checks={
+        "reconciles": "rows_in + rows_replayed = rows_quarantined + rows_duplicate + rows_conformed"
+    },
+    description="清洗日志 / per run: bronze rows in + quarantined rows replayed (their "
+    "enterprise registered since) = quarantined + duplicates + conformed",
 )
 
 
@@ -598,3 +634,19 @@ def read(spark: SparkSession, table: Table, settings: Settings | None = None) ->
 def delta(spark: SparkSession, table: Table, settings: Settings | None = None) -> DeltaTable:
     """The ``DeltaTable`` handle of ``table`` (created empty if missing)."""
     return ensure(spark, table, settings)
+
+
+def run_bronze(
+    spark: SparkSession, source: str, run_date: date, settings: Settings | None = None
+) -> DataFrame:
+    """The bronze rows of ``source`` landed by ``run_date``'s batches (those the ingest log
+    records as landed)."""
+    from pyspark.sql import functions as F
+
+    log = read(spark, INGEST_LOG, settings).where(
+        (F.col("run_date") == F.lit(run_date))
+        & (F.col("source") == source)
+        & (F.col("status") == "landed")
+    )
+    bronze = read(spark, BRONZE[source], settings).where(F.col("_run_date") == F.lit(run_date))
+    return bronze.join(F.broadcast(log.select(F.col("batch_id").alias("_batch_id"))), "_batch_id")

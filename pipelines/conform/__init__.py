@@ -6,7 +6,6 @@ do not precede its founding.
 
 from __future__ import annotations
 
-import csv
 from datetime import date
 
 from pyspark.sql import SparkSession
@@ -26,8 +25,8 @@ from pipelines.conform._common import (
     enterprise_facts,
     log_counts,
 )
-from quality.rules import REGIONS_CSV
-from warehouse import tables
+from quality.regions import regions
+from warehouse import contracts, tables
 from warehouse.settings import Settings, get_settings
 
 FACT_MODELS: tuple[FactModel, ...] = (
@@ -40,16 +39,16 @@ FACT_MODELS: tuple[FactModel, ...] = (
 )
 
 
-def region_reference() -> list[dict[str, str]]:
-    """The GB/T 2260 reference rows kept in the repository."""
-    with REGIONS_CSV.open(encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+def region_rows() -> list[tuple]:
+    """silver.dim_region's rows: every GB/T 2260 code of the national list."""
+    cols = tables.DIM_REGION.columns
+    return [tuple(getattr(r, c) for c in cols) for r in regions().values()]
 
 
 def load_dim_region(spark: SparkSession, settings: Settings) -> None:
     """Publish the region reference as silver.dim_region (overwritten; it is small)."""
     tables.ensure(spark, tables.DIM_REGION, settings)
-    df = spark.createDataFrame(region_reference(), tables.DIM_REGION.schema)
+    df = spark.createDataFrame(region_rows(), tables.DIM_REGION.schema)
     current = tables.read(spark, tables.DIM_REGION, settings)
     if current.exceptAll(df).isEmpty() and df.exceptAll(current).isEmpty():
         return  # unchanged: keep the table version as it is
@@ -62,11 +61,17 @@ def conform_day(
     """Conform everything landed for ``run_date`` into silver; return per-model counts."""
     s = settings or get_settings()
     load_dim_region(spark, s)
-    codes = [r["region_code"] for r in region_reference()]
-    counts = [dim_enterprise.conform(spark, run_date, s, codes)]
+    delivered = contracts.mappings(s)  # a source the bureau does not deliver is not conformed
+    counts = []
+    if dim_enterprise.SOURCE in delivered:
+        counts.append(dim_enterprise.conform(spark, run_date, s))
     enterprises = enterprise_facts(spark, s).cache()
     try:
-        counts += [conform_fact(spark, m, run_date, s, enterprises) for m in FACT_MODELS]
+        counts += [
+            conform_fact(spark, m, run_date, s, enterprises)
+            for m in FACT_MODELS
+            if m.source in delivered
+        ]
     finally:
         enterprises.unpersist()
     log_counts(spark, run_date, counts, s)

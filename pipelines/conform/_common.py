@@ -10,13 +10,14 @@ from datetime import date, datetime
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from pipelines.ingest import write_quarantine
-from pipelines.normalise import token
-from pipelines.sources import SOURCES
+from pipelines.normalise import parse_amount_yuan, parse_date, token, vocabulary
+from pipelines.quarantine import write_quarantine
 from quality.gates import check_incoming
 from quality.policy import blocking_rules, policy_for
+from quality.regions import regions
 from quality.rules import RowRule, first_violation
-from warehouse import tables
+from warehouse import contracts, tables
+from warehouse.contracts import SourceMapping
 from warehouse.settings import Settings
 
 # Order of deliveries: a later run, then a later file, then a later row wins.
@@ -28,25 +29,62 @@ RAW_FIELD = {"amount_yuan": "amount", "reg_capital_yuan": "reg_capital", "uscc_r
 
 @dataclass(frozen=True)
 class ConformCounts:
+    """One source's conform run: rows in (today's bronze) + replayed (held back earlier for an
+    unknown enterprise) = quarantined + duplicates + conformed."""
+
     source: str
     target: str
     rows_in: int
     rows_quarantined: int
     rows_duplicate: int
     rows_conformed: int
+    rows_replayed: int = 0
+
+
+@dataclass(frozen=True)
+class Staging:
+    """What typing a source's raw rows needs: the personal-data key and the source mapping
+    (date spellings, amount units, vocabularies)."""
+
+    key: str
+    mapping: SourceMapping
+
+    def date(self, field: str) -> Column:
+        """The raw text of date ``field`` read with the mapping's date spellings."""
+        return parse_date(raw(field), self.mapping.formats_of(field))
+
+    def amount(self, field: str) -> Column:
+        """The raw text of amount ``field`` in yuan (bare numbers in the mapping's unit)."""
+        return parse_amount_yuan(raw(field), self.mapping.unit_of(field))
+
+    def word(self, field: str) -> Column:
+        """The canonical value of ``field``'s word under the mapping (NULL if unknown)."""
+        return vocabulary(raw(field), self.mapping.words(field))
+
+    def open_word(self, field: str) -> Column:
+        """The canonical value of an open vocabulary: unknown words get its default."""
+        vocab = self.mapping.canonical.vocabularies[field]
+        return F.when(raw(field).isNotNull(), F.coalesce(self.word(field), F.lit(vocab.default)))
+
+
+def staging(source: str, settings: Settings) -> Staging:
+    """The staging context of ``source`` under the mappings in force."""
+    return Staging(settings.resolved_pii_key(), contracts.mapping(source, settings))
+
+
+def with_region_validity(spark: SparkSession, df: DataFrame, field: str) -> DataFrame:
+    """``df`` with ``_<field>_from`` / ``_<field>_to``: the first year the GB/T 2260 code in
+    ``field`` was in force and the first year it was gone (NULL ``_from``: no such code)."""
+    ref = spark.createDataFrame(
+        [(r.region_code, r.valid_from_year, r.valid_to_year) for r in regions().values()],
+        f"{field} string, _{field}_from int, _{field}_to int",
+    )
+    return df.join(F.broadcast(ref), field, "left")
 
 
 def run_bronze(spark: SparkSession, source: str, run_date: date, settings: Settings) -> DataFrame:
     """The bronze rows landed by ``run_date``'s batches of ``source``."""
-    log = tables.read(spark, tables.INGEST_LOG, settings).where(
-        (F.col("run_date") == F.lit(run_date))
-        & (F.col("source") == source)
-        & (F.col("status") == "landed")
-    )
-    bronze = tables.read(spark, tables.BRONZE[source], settings).where(
-        F.col("_run_date") == F.lit(run_date)
-    )
-    return bronze.join(F.broadcast(log.select(F.col("batch_id").alias("_batch_id"))), "_batch_id")
+    return tables.run_bronze(spark, source, run_date, settings)
 
 
 def raw(field: str) -> Column:
@@ -56,7 +94,7 @@ def raw(field: str) -> Column:
 
 def with_raw(bronze: DataFrame, source: str) -> DataFrame:
     """Bronze rows with each source field renamed ``<field>__raw``, lineage kept."""
-    spec = SOURCES[source]
+    spec = contracts.canonical(source)
     return bronze.select(
         *(F.col(f).alias(f"{f}__raw") for f in spec.fields),
         *(c for c in LINEAGE_COLUMNS if c != "_record_hash"),
@@ -69,7 +107,7 @@ class FactModel:
 
     target: tables.Table
     source: str
-    stage: Callable[[DataFrame, str], DataFrame]  # (bronze with __raw fields, pii key) -> typed
+    stage: Callable[[DataFrame, Staging], DataFrame]  # bronze with __raw fields -> typed
     rules: list[RowRule]
 
     @property
@@ -96,19 +134,29 @@ def conform_fact(
     settings: Settings,
     enterprises: DataFrame | None = None,
 ) -> ConformCounts:
-    """Bronze rows of ``run_date`` → checked, de-duplicated, merged into the model's target.
+    """Bronze rows of ``run_date`` → checked, de-duplicated, merged into the model's target;
+    rows quarantined earlier only because their enterprise was not registered yet are
+    replayed with them once it is (:func:`replay_candidates`).
 
     ``enterprises`` is :func:`enterprise_facts` (computed once per run by the caller).
     """
     bronze = run_bronze(spark, model.source, run_date, settings)
-    if bronze.isEmpty():  # the source delivered nothing that day: nothing to check or merge
+    earlier = replay_candidates(spark, model.source, run_date, settings)
+    if bronze.isEmpty() and earlier.isEmpty():  # nothing delivered, nothing to replay
         return ConformCounts(model.source, model.target.qualified, 0, 0, 0, 0)
     if enterprises is None:
         enterprises = enterprise_facts(spark, settings)
+    incoming = (
+        with_raw(bronze, model.source)
+        .withColumn("_replay", F.lit(False))
+        .unionByName(with_raw(earlier, model.source).withColumn("_replay", F.lit(True)))
+    )
     staged = (
-        model.stage(with_raw(bronze, model.source), settings.resolved_pii_key())
+        model.stage(incoming, staging(model.source, settings))
         .join(F.broadcast(enterprises), "uscc", "left")
         .fillna({"_known_enterprise": False})
+        # a replayed row whose enterprise is still unknown stays as it was quarantined
+        .where(~F.col("_replay") | F.col("_known_enterprise"))
     )
     # Only `block` rules quarantine; GX records every rule (block and warn) in the ledger.
     blocking = blocking_rules(model.target.qualified, model.rules, policy_for(settings))
@@ -118,15 +166,79 @@ def conform_fact(
         check_incoming(spark, checked, model.target, model.source, model.rules, run_date, settings)
         good = checked.where(F.col("_first").isNull())
         bad = checked.where(F.col("_first").isNotNull())
-        quarantine(spark, bad, blocking, model.source, run_date, settings)
+        quarantine(spark, bad.where(~F.col("_replay")), blocking, model.source, run_date, settings)
+        mark_replayed(spark, checked.where(F.col("_replay")), blocking, model.source, run_date,
+                      settings)  # fmt: skip
         rows = latest_per_key(good, model.target.keys).withColumn(
             "_record_hash", silver_hash(model.business_columns)
         )
         merge_latest(spark, model.target, rows, settings)
-        n_in, n_bad, n_good, n_rows = count_outcome(checked, model.target.keys)
+        n_all, n_bad, n_good, n_rows = count_outcome(checked, model.target.keys)
+        n_replayed = checked.where(F.col("_replay")).count()
     finally:
         checked.unpersist()
-    return ConformCounts(model.source, model.target.qualified, n_in, n_bad, n_good - n_rows, n_rows)
+    return ConformCounts(
+        model.source, model.target.qualified, n_all - n_replayed, n_bad, n_good - n_rows, n_rows,
+        n_replayed,
+    )  # fmt: skip
+
+
+def replay_candidates(
+    spark: SparkSession, source: str, run_date: date, settings: Settings
+) -> DataFrame:
+    """Bronze rows of earlier runs quarantined (first or among others) because their enterprise
+    was not in the registry and not released since — and those this run date replayed before,
+    so a re-run of the date replays the same rows."""
+    rejected = tables.read(spark, tables.REJECTED_ROWS, settings).where(
+        (F.col("source") == source)
+        & (F.col("stage") == "conform")
+        & (F.col("_run_date") < F.lit(run_date))
+        & (
+            (F.array_contains("checks", "enterprise_known") & F.col("replayed_on").isNull())
+            | (F.col("replayed_on") == F.lit(run_date))
+        )
+    )
+    held = rejected.select("_batch_id", "_source_row", "_run_date")
+    bronze = tables.read(spark, tables.BRONZE[source], settings)
+    return bronze.join(F.broadcast(held), ["_batch_id", "_source_row", "_run_date"], "left_semi")
+
+
+def mark_replayed(
+    spark: SparkSession,
+    replayed: DataFrame,
+    rules: list[RowRule],
+    source: str,
+    run_date: date,
+    settings: Settings,
+) -> None:
+    """Record on the quarantine rows of ``replayed`` (checked replay rows) that ``run_date``
+    re-checked them: ``released`` when they now pass (they are conformed), otherwise their
+    check and reason become the rule they break now."""
+    rows = quarantine_rows(replayed, rules, source, settings).select(
+        *[c for c in tables.REJECTED_ROWS.columns if c not in ("replayed_on", "released")],
+        F.lit(run_date).alias("replayed_on"),
+        F.col("check_name").isNull().alias("released"),
+    )
+    keys = " AND ".join(f"t.{k} = s.{k}" for k in tables.REJECTED_ROWS.keys)
+    marked = "t.replayed_on <=> s.replayed_on AND t.released <=> s.released"
+    broken = ("check_name", "checks", "field", "value", "reason")
+    (
+        tables.delta(spark, tables.REJECTED_ROWS, settings)
+        .alias("t")
+        .merge(rows.alias("s"), f"t.source = '{source}' AND {keys}")
+        # released: the row keeps the check that held it back, and says when it was let go
+        .whenMatchedUpdate(
+            condition=f"s.released AND NOT ({marked})",
+            set={"replayed_on": "s.replayed_on", "released": "s.released"},
+        )
+        .whenMatchedUpdate(
+            condition=f"NOT s.released AND NOT ({marked} AND "
+            + " AND ".join(f"t.{c} <=> s.{c}" for c in broken)
+            + ")",
+            set={c: f"s.{c}" for c in (*broken, "replayed_on", "released")},
+        )
+        .execute()
+    )
 
 
 def silver_hash(columns: list[str]) -> Column:
@@ -154,16 +266,14 @@ def split_by_rules(staged: DataFrame, rules: list[RowRule]) -> tuple[DataFrame, 
     return checked.where(F.col("_first").isNull()), checked.where(F.col("_first").isNotNull())
 
 
-def quarantine(
-    spark: SparkSession,
-    bad: DataFrame,
-    rules: list[RowRule],
-    source: str,
-    run_date: date,
-    settings: Settings,
-) -> None:
-    """Write this run's conform-stage rejects of ``source`` (replacing any earlier attempt)."""
-    spec = SOURCES[source]
+def quarantine_rows(
+    bad: DataFrame, rules: list[RowRule], source: str, settings: Settings
+) -> DataFrame:
+    """Conform-stage quarantine rows of ``bad`` (checked rows; ``check_name`` NULL for a row
+    that breaks none of ``rules``): the first broken rule, its reason, the field as the source
+    delivered it and its raw value (personal data never shown), the payload with personal
+    data tokenised, and the lineage."""
+    spec = contracts.canonical(source)
     key = settings.resolved_pii_key()
     by_name = {r.name: r for r in rules}
     # Report the field as the source delivered it (amount, not amount_yuan), so the owners can
@@ -191,7 +301,7 @@ def quarantine(
             )
         )
     )
-    rows = bad.select(
+    return bad.select(
         F.lit(source).alias("source"),
         F.lit("conform").alias("stage"),
         F.col("_first").alias("check_name"),
@@ -205,7 +315,21 @@ def quarantine(
         "_batch_id",
         "_run_date",
         F.lit(datetime.now()).alias("quarantined_at"),
+        F.lit(None).cast("date").alias("replayed_on"),
+        F.lit(None).cast("boolean").alias("released"),
     )
+
+
+def quarantine(
+    spark: SparkSession,
+    bad: DataFrame,
+    rules: list[RowRule],
+    source: str,
+    run_date: date,
+    settings: Settings,
+) -> None:
+    """Write this run's conform-stage rejects of ``source`` (replacing any earlier attempt)."""
+    rows = quarantine_rows(bad, rules, source, settings)
     write_quarantine(
         spark, rows, f"stage = 'conform' AND _run_date = '{run_date.isoformat()}'", settings, source
     )
@@ -254,6 +378,7 @@ def log_counts(
             c.source,
             c.target,
             c.rows_in,
+            c.rows_replayed,
             c.rows_quarantined,
             c.rows_duplicate,
             c.rows_conformed,
@@ -269,7 +394,8 @@ def log_counts(
             df.alias("s"), "t.run_date = s.run_date AND t.source = s.source AND t.target = s.target"
         )
         .whenMatchedUpdateAll(
-            condition="t.rows_in <> s.rows_in OR t.rows_quarantined <> s.rows_quarantined "
+            condition="t.rows_in <> s.rows_in OR t.rows_replayed <> s.rows_replayed "
+            "OR t.rows_quarantined <> s.rows_quarantined "
             "OR t.rows_duplicate <> s.rows_duplicate OR t.rows_conformed <> s.rows_conformed"
         )
         .whenNotMatchedInsertAll()

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from pipelines.conform._common import (
     DELIVERY_ORDER,
     ConformCounts,
+    Staging,
     count_outcome,
     later_delivery,
     latest_per_key,
@@ -24,12 +25,15 @@ from pipelines.conform._common import (
     run_bronze,
     silver_hash,
     split_by_rules,
+    staging,
     with_raw,
+    with_region_validity,
 )
-from pipelines.normalise import clean_code, clean_text, parse_amount_yuan, parse_date, token
+from pipelines.normalise import clean_code, clean_text, token
 from quality import rules as R
 from quality.gates import check_incoming
 from quality.policy import blocking_rules, policy_for
+from quality.regions import jurisdiction_prefixes
 from warehouse import tables
 from warehouse.settings import Settings
 
@@ -45,6 +49,7 @@ VERSION_COLUMNS = [
     "region_code",
     "industry",
     "status",
+    "status_code",
     "closed_on",
     "legal_rep_token",
     "address",
@@ -53,40 +58,50 @@ VERSION_COLUMNS = [
 ]
 
 
-def stage(rows: DataFrame, key: str) -> DataFrame:
-    """Typed registry versions; legal representative and phone reduced to tokens."""
+def stage(rows: DataFrame, st: Staging) -> DataFrame:
+    """Typed registry versions; legal representative and phone reduced to tokens; the status
+    word translated to its canonical value (``status_code``); the GB/T 2260 validity of the
+    region codes joined in for the rules."""
     uscc = clean_code(raw("uscc"))
-    founded = parse_date(raw("founded_on"))
+    founded = st.date("founded_on")
     address = clean_text(raw("address"))
     # The ID number identifies a person; the name alone does not (namesakes are common).
     person = F.coalesce(clean_code(raw("legal_rep_id")), clean_text(raw("legal_rep")))
-    return rows.select(
+    typed = rows.select(
         "*",
         uscc.alias("uscc"),
         clean_text(raw("name")).alias("name"),
         clean_text(raw("ent_type")).alias("ent_type"),
-        parse_amount_yuan(raw("reg_capital")).alias("reg_capital_yuan"),
+        st.amount("reg_capital").alias("reg_capital_yuan"),
         founded.alias("founded_on"),
         founded.alias("_founded_on"),
         clean_code(raw("region_code")).alias("region_code"),
         F.substring(uscc, 3, 6).alias("uscc_region"),
         clean_code(raw("industry")).alias("industry"),
         clean_text(raw("status")).alias("status"),
-        parse_date(raw("closed_on")).alias("closed_on"),
-        token(person, key).alias("legal_rep_token"),
+        st.word("status").alias("status_code"),
+        st.date("closed_on").alias("closed_on"),
+        token(person, st.key).alias("legal_rep_token"),
         address.alias("address"),
-        token(F.regexp_replace(address, r"\s+", ""), key).alias("address_token"),
-        parse_date(raw("changed_on")).alias("changed_on"),
+        token(F.regexp_replace(address, r"\s+", ""), st.key).alias("address_token"),
+        st.date("changed_on").alias("changed_on"),
     ).withColumn("valid_from", F.col("changed_on"))
+    spark = rows.sparkSession
+    return with_region_validity(spark, with_region_validity(spark, typed, "region_code"),
+                                "uscc_region")  # fmt: skip
 
 
-def rules(region_codes: list[str]) -> list[R.RowRule]:
-    codes = F.array(*(F.lit(c) for c in region_codes))
+def rules(jurisdiction: list[str] | None = None) -> list[R.RowRule]:
+    """The registry's row rules; with ``jurisdiction`` (settings), rows outside it too."""
+    area = [R.in_jurisdiction("region_code", jurisdiction_prefixes(jurisdiction or []))]
     return [
         R.required("uscc"),
         R.valid_uscc(),
-        R.known_region("region_code", codes),
-        R.known_region("uscc_region", codes),
+        R.known_region("region_code"),
+        R.region_in_force("region_code", "changed_on"),
+        R.uscc_region_in_force(),
+        *(area if jurisdiction else []),
+        R.known_value("status", "status_code"),
         R.parseable_date("founded_on"),
         R.parseable_date("changed_on"),
         R.parseable_date("closed_on"),
@@ -107,15 +122,13 @@ def rebuild_history(versions: DataFrame) -> DataFrame:
     )
 
 
-def conform(
-    spark: SparkSession, run_date: date, settings: Settings, region_codes: list[str]
-) -> ConformCounts:
+def conform(spark: SparkSession, run_date: date, settings: Settings) -> ConformCounts:
     """Registry rows of ``run_date`` → checked versions → SCD2 history merged into silver."""
     bronze = run_bronze(spark, SOURCE, run_date, settings)
     if bronze.isEmpty():  # no registry delivery that day: no version to check or merge
         return ConformCounts(SOURCE, TARGET.qualified, 0, 0, 0, 0)
-    staged = stage(with_raw(bronze, SOURCE), settings.resolved_pii_key())
-    the_rules = rules(region_codes)
+    staged = stage(with_raw(bronze, SOURCE), staging(SOURCE, settings))
+    the_rules = rules(settings.jurisdiction)
     # Only `block` rules quarantine; GX records every rule (block and warn) in the ledger.
     blocking = blocking_rules(TARGET.qualified, the_rules, policy_for(settings))
     good, bad = split_by_rules(staged, blocking)

@@ -5,16 +5,16 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pipelines.conform._common import FactModel, raw
-from pipelines.normalise import clean_code, clean_text, parse_date, parse_int
+from pipelines.conform._common import FactModel, Staging, raw
+from pipelines.normalise import clean_code, clean_text, parse_int
 from quality import rules as R
 from warehouse import tables
 
 
-def stage(rows: DataFrame, key: str) -> DataFrame:
+def stage(rows: DataFrame, st: Staging) -> DataFrame:
     """Typed report rows with the legal due date (30 June of year + 1) and lateness."""
     year = parse_int(raw("report_year"))
-    filed = parse_date(raw("filed_on"))
+    filed = st.date("filed_on")
     due = F.make_date(year + 1, F.lit(6), F.lit(30))
     return rows.select(
         "*",

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 
-from pipelines.conform._common import FactModel, raw
-from pipelines.normalise import clean_code, clean_text, parse_date, token
+from pipelines.conform._common import FactModel, Staging, raw
+from pipelines.normalise import clean_code, clean_text, token
 from quality import rules as R
 from warehouse import tables
 
 
-def stage(rows: DataFrame, key: str) -> DataFrame:
+def stage(rows: DataFrame, st: Staging) -> DataFrame:
     """Typed complaint rows; the complainant's phone becomes a keyed token."""
     return rows.select(
         "*",
         clean_code(raw("complaint_id")).alias("complaint_id"),
         clean_code(raw("uscc")).alias("uscc"),
-        parse_date(raw("received_on")).alias("received_on"),
+        st.date("received_on").alias("received_on"),
         clean_text(raw("category")).alias("category"),
         clean_text(raw("channel")).alias("channel"),
-        token(raw("complainant_phone"), key).alias("complainant_token"),
+        token(raw("complainant_phone"), st.key).alias("complainant_token"),
     )
 
 

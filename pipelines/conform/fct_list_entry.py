@@ -6,29 +6,29 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pipelines.conform._common import FactModel, raw
-from pipelines.normalise import clean_code, clean_text, parse_date
+from pipelines.conform._common import FactModel, Staging, raw
+from pipelines.normalise import clean_code, clean_text
 from quality import rules as R
 from warehouse import tables
 
 
 def _stage(list_type: str, has_removal_reason: bool):
-    def stage(rows: DataFrame, key: str) -> DataFrame:
+    def stage(rows: DataFrame, st: Staging) -> DataFrame:
         """Typed list-entry rows of one list."""
         return rows.select(
             "*",
             F.lit(list_type).alias("list_type"),
             clean_code(raw("uscc")).alias("uscc"),
-            parse_date(raw("entered_on")).alias("entered_on"),
+            st.date("entered_on").alias("entered_on"),
             clean_text(raw("entry_reason")).alias("entry_reason"),
-            parse_date(raw("removed_on")).alias("removed_on"),
+            st.date("removed_on").alias("removed_on"),
             (
                 clean_text(raw("removal_reason"))
                 if has_removal_reason
                 else F.lit(None).cast("string")
             ).alias("removal_reason"),
             clean_text(raw("authority")).alias("authority"),
-            parse_date(raw("reported_on")).alias("reported_on"),
+            st.date("reported_on").alias("reported_on"),
         )
 
     return stage

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 
-from pipelines.conform._common import FactModel, raw
-from pipelines.normalise import clean_code, clean_text, parse_amount_yuan, parse_date
+from pipelines.conform._common import FactModel, Staging, raw
+from pipelines.normalise import clean_code, clean_text
 from quality import rules as R
 from warehouse import tables
 
 
-def stage(rows: DataFrame, key: str) -> DataFrame:
+def stage(rows: DataFrame, st: Staging) -> DataFrame:
     """Typed penalty rows; raw text kept for the rules."""
     return rows.select(
         "*",
         clean_code(raw("case_no")).alias("case_no"),
         clean_code(raw("uscc")).alias("uscc"),
-        parse_date(raw("decided_on")).alias("decided_on"),
+        st.date("decided_on").alias("decided_on"),
         clean_text(raw("category")).alias("category"),
-        parse_amount_yuan(raw("amount")).alias("amount_yuan"),
+        st.amount("amount").alias("amount_yuan"),
         clean_text(raw("authority")).alias("authority"),
-        parse_date(raw("reported_on")).alias("reported_on"),
+        st.date("reported_on").alias("reported_on"),
     )
 
 

@@ -26,9 +26,9 @@ from pyspark.sql import functions as F
 
 from pipelines.features.catalog import FEATURE_NAMES, SEGMENTS
 from warehouse import tables
+from warehouse.contracts import CLOSED_STATUSES, OBSERVED_RESULTS
 from warehouse.settings import Settings, get_settings
 
-CLOSED_STATUSES = ("注销", "吊销")
 HALF_LIFE_DAYS = 365.0  # recency weight of a penalty halves each year
 
 
@@ -87,7 +87,7 @@ def _registry(spark: SparkSession, asof: DataFrame, s: Settings) -> tuple[DataFr
             "legal_rep_token",
             "address_token",
             (
-                ~F.col("status").isin(*CLOSED_STATUSES)
+                ~F.coalesce(F.col("status_code").isin(*CLOSED_STATUSES), F.lit(False))
                 & (F.col("closed_on").isNull() | (F.col("closed_on") >= F.col("as_of")))
             ).alias("active"),
         )
@@ -153,7 +153,10 @@ def _lists(spark: SparkSession, asof: DataFrame, s: Settings) -> DataFrame:
 
 
 def _inspections(spark: SparkSession, asof: DataFrame, s: Settings) -> DataFrame:
-    raw = tables.read(spark, tables.FCT_INSPECTION, s)
+    # only inspections that observed the enterprise: "could not be reached" is not "clean"
+    raw = tables.read(spark, tables.FCT_INSPECTION, s).where(
+        F.col("outcome").isin(*OBSERVED_RESULTS)
+    )
     i = _known(raw, asof, "inspected_on", F.col("reported_on"))
     recent = _within(F.col("inspected_on"), 1096)
     found = F.coalesce(F.col("found_problem"), F.lit(False))

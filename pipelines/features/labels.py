@@ -30,10 +30,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from warehouse import tables
+from warehouse.contracts import OBSERVED_RESULTS
 from warehouse.settings import Settings, get_settings
 
 HORIZON_DAYS = 365
-RANDOM_DRAW_MODE = "双随机抽查"
 
 
 def build_labels(
@@ -55,12 +55,14 @@ def build_labels(
 
     ins = (
         tables.read(spark, tables.FCT_INSPECTION, s)
+        # an inspection labels only when it observed the enterprise (found or clean)
+        .where(F.col("outcome").isin(*OBSERVED_RESULTS))
         .crossJoin(asof)
         .where(in_window("inspected_on"))
         .groupBy("as_of", "uscc")
         .agg(
             F.lit(True).alias("inspected"),
-            F.max((F.col("mode") == RANDOM_DRAW_MODE) | F.col("plan_id").isNotNull()).alias(
+            F.max((F.col("mode_code") == "random_draw") | F.col("plan_id").isNotNull()).alias(
                 "drawn"
             ),
             F.max(F.coalesce(F.col("found_problem"), F.lit(False))).alias("found"),

@@ -25,8 +25,7 @@ from pipelines.marts import (
     mart_tier_distribution,
     mart_warnings,
 )
-from pipelines.sources import SOURCES
-from warehouse import serving, storage, tables
+from warehouse import contracts, serving, storage, tables
 from warehouse.settings import Settings, get_settings
 
 
@@ -104,7 +103,8 @@ def build_marts(
         spark, read(tables.INSPECTION_PLAN), read(tables.FCT_INSPECTION), regions
     ).toPandas()
     sources = spark.createDataFrame(
-        [(name, spec.title_zh) for name, spec in SOURCES.items()], "source string, source_zh string"
+        [(name, m.title_zh) for name, m in contracts.mappings(s).items()],
+        "source string, source_zh string",
     )
     frames[serving.MART_QUALITY_TREND] = mart_quality_trend.build(
         read(tables.QUALITY_RESULTS), sources

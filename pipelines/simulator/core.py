@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 from pipelines.simulator.config import HANDLING, SimulationConfig, SimulationSummary
 from pipelines.simulator.defects import Context, inject
 from pipelines.simulator.dynamics import Events, simulate_events
+from pipelines.simulator.exports import exports
 from pipelines.simulator.records import all_rows, day_number, deliveries
 from pipelines.simulator.world import World, build_world
 from pipelines.simulator.writer import write_extract
-from pipelines.sources import SOURCES
 
 MANIFEST_COLUMNS = [
     "source",
@@ -37,7 +37,7 @@ def _day_str(d: int) -> str:
 def _write_landing(out: Path, frames: dict[str, pd.DataFrame], folders: list[int]) -> pd.DataFrame:
     """Write every source for every landing day; return the defect manifest."""
     manifest = []
-    for name, spec in SOURCES.items():
+    for name, spec in exports().items():
         df = frames[name].sort_values(["_folder", "_seq"], kind="stable").reset_index(drop=True)
         df["_row"] = df.groupby("_folder").cumcount() + 1
         by_folder = dict(tuple(df.groupby("_folder")))
@@ -128,7 +128,7 @@ def simulate(
     rows = all_rows(world, ev, config.seed, config.defects.late_arrival)
     frames = {
         name: deliveries(rows[name], spec.natural_key, config.history_date, config.end_date)
-        for name, spec in SOURCES.items()
+        for name, spec in exports().items()
     }
     roster = world.inspectors.groupby("region_code")["inspector_id"].agg(list).to_dict()
     ctx = Context(

@@ -19,8 +19,8 @@ import pandas as pd
 from pipelines.simulator import codes
 from pipelines.simulator.config import DefectRates
 from pipelines.simulator.dynamics import PENALTY_CATEGORIES
+from pipelines.simulator.exports import Export, exports
 from pipelines.simulator.records import CHANNELS, COMPLAINT_CATEGORIES, LATE_THRESHOLD
-from pipelines.sources import SOURCES, SourceSpec
 
 EVENT_FIELD = {
     "registry": "changed_on",
@@ -97,7 +97,7 @@ def _free(df: pd.DataFrame) -> np.ndarray:
     return ((df["_defect"] == "") & ~df["_busy"]).to_numpy()
 
 
-def _quarantinable(df: pd.DataFrame, spec: SourceSpec) -> np.ndarray:
+def _quarantinable(df: pd.DataFrame, spec: Export) -> np.ndarray:
     ok = _free(df)
     return ok & ~df["_first"].to_numpy() if spec.name == "registry" else ok
 
@@ -116,7 +116,7 @@ def _pick_field(df: pd.DataFrame, i: int, fields, rng: np.random.Generator) -> s
 # --- eligibility -------------------------------------------------------------------------------
 
 
-def _eligible(cls: str, df: pd.DataFrame, spec: SourceSpec, ctx: Context) -> np.ndarray:
+def _eligible(cls: str, df: pd.DataFrame, spec: Export, ctx: Context) -> np.ndarray:
     free = _free(df)
     quar = _quarantinable(df, spec)
     n = len(df)
@@ -423,7 +423,7 @@ def inject(frames: dict[str, pd.DataFrame], rates: DefectRates, ctx: Context) ->
         if cls == "late_arrival":
             continue
         eligible = {
-            n: np.flatnonzero(_eligible(cls, df, SOURCES[n], ctx)) for n, df in frames.items()
+            n: np.flatnonzero(_eligible(cls, df, exports()[n], ctx)) for n, df in frames.items()
         }
         counts = {
             n: int(ctx.rng.binomial(len(e), rate)) if rate > 0 else 0 for n, e in eligible.items()
@@ -435,7 +435,7 @@ def inject(frames: dict[str, pd.DataFrame], rates: DefectRates, ctx: Context) ->
         for name, k in counts.items():
             if k == 0:
                 continue
-            spec, df = SOURCES[name], frames[name]
+            spec, df = exports()[name], frames[name]
             rows = np.sort(ctx.rng.choice(eligible[name], size=k, replace=False))
             if cls == "late_correction":
                 frames[name] = _add_late_corrections(df, rows, spec, ctx)

@@ -12,7 +12,8 @@ from faker import Faker
 
 from pipelines.simulator import codes
 
-REGIONS_CSV = Path(__file__).resolve().parents[2] / "quality" / "reference" / "regions.csv"
+# The simulated bureau's 27 districts in five cities (real GB/T 2260 codes).
+REGIONS_CSV = Path(__file__).with_name("districts.csv")
 
 # GB/T 4754-2017 sections: (weight, risk effect, complaint multiplier, name descriptors).
 INDUSTRIES: dict[str, tuple[float, float, float, tuple[str, ...]]] = {

@@ -11,13 +11,13 @@ from pathlib import Path
 import pandas as pd
 from openpyxl import Workbook
 
-from pipelines.sources import SourceSpec
+from pipelines.simulator.exports import Export
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _STAMP = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*")
 
 
-def file_rows(df: pd.DataFrame, spec: SourceSpec) -> list[list[str]]:
+def file_rows(df: pd.DataFrame, spec: Export) -> list[list[str]]:
     """The data rows of one file, in file order, malformed lines already broken."""
     rows = df[spec.fields].to_numpy().tolist()
     for row, bad in zip(rows, df["_malformed"].to_numpy(), strict=True):
@@ -28,7 +28,7 @@ def file_rows(df: pd.DataFrame, spec: SourceSpec) -> list[list[str]]:
     return rows
 
 
-def csv_bytes(spec: SourceSpec, rows: list[list[str]]) -> bytes:
+def csv_bytes(spec: Export, rows: list[list[str]]) -> bytes:
     """A CSV extract: contract headers, standard quoting, ``\\n`` line ends, export encoding."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -37,7 +37,7 @@ def csv_bytes(spec: SourceSpec, rows: list[list[str]]) -> bytes:
     return buf.getvalue().encode(spec.export_encoding)
 
 
-def xlsx_bytes(spec: SourceSpec, rows: list[list[str]], stamp: str) -> bytes:
+def xlsx_bytes(spec: Export, rows: list[list[str]], stamp: str) -> bytes:
     """An XLSX extract: one sheet, header row then data, every cell a string.
 
     openpyxl stamps the current time into the package; ``stamp`` (ISO date) replaces it and all
@@ -67,7 +67,7 @@ def _stable_zip(data: bytes, stamp: bytes) -> bytes:
     return out.getvalue()
 
 
-def write_extract(folder: Path, spec: SourceSpec, df: pd.DataFrame, stamp: str) -> None:
+def write_extract(folder: Path, spec: Export, df: pd.DataFrame, stamp: str) -> None:
     """Write one source's rows for one landing day into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = file_rows(df, spec)

@@ -12,6 +12,9 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field, model_validator
 
+from warehouse.contracts import CLOSED_STATUSES
+from warehouse.contracts.canonical import STATUS
+
 DEFAULT_POLICY = Path(__file__).with_name("tier_policy.yaml")
 TIERS = ("A", "B", "C", "D")  # low to high risk
 TIER_ORDER = {t: i for i, t in enumerate(TIERS)}
@@ -20,7 +23,8 @@ TIER_ORDER = {t: i for i, t in enumerate(TIERS)}
 class Rules(BaseModel):
     serious_list_tier: str = "D"
     abnormal_list_min_tier: str = "C"
-    excluded_statuses: list[str] = Field(default_factory=lambda: ["注销", "吊销"])
+    # canonical registry statuses (warehouse.contracts.canonical.STATUS) out of scope
+    excluded_statuses: list[str] = Field(default_factory=lambda: list(CLOSED_STATUSES))
 
 
 class Draw(BaseModel):
@@ -64,6 +68,9 @@ class TierPolicy(BaseModel):
         for t in (self.rules.serious_list_tier, self.rules.abnormal_list_min_tier):
             if t not in TIERS:
                 raise ValueError(f"unknown tier {t!r}")
+        unknown = sorted(set(self.rules.excluded_statuses) - set(STATUS))
+        if unknown:
+            raise ValueError(f"excluded_statuses {unknown} are not canonical {list(STATUS)}")
         return self
 
     def cumulative_shares(self) -> list[tuple[str, float]]:

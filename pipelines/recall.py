@@ -1,4 +1,6 @@
-"""Measure the quality gates against the simulator's defect manifest (``truth/defects.csv``).
+"""Measure the quality gates against the simulator's defect manifest (``truth/defects.csv``):
+the rules live in the conform models, so this sits in pipelines (it reads the manifest file,
+not the simulator).
 
 Per defect class, a defective row counts as caught when the pipeline did what the manifest's
 ``handling`` asks:
@@ -24,7 +26,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.conform import FACT_MODELS, dim_enterprise
-from pipelines.conform._common import with_raw
+from pipelines.conform._common import staging, with_raw
 from warehouse import tables
 from warehouse.settings import Settings
 
@@ -55,10 +57,10 @@ class ClassScore:
         return self.false_quarantined / self.clean_rows if self.clean_rows else 0.0
 
 
-def check_classes(region_codes: list[str]) -> dict[str, str]:
+def check_classes() -> dict[str, str]:
     """Rule (check) name → the defect class it is meant to catch, over every conform model."""
     out = dict(INGEST_CHECK_CLASS)
-    for rule in dim_enterprise.rules(region_codes):
+    for rule in dim_enterprise.rules():
         out[rule.name] = rule.defect_class
     for model in FACT_MODELS:
         out.update({r.name: r.defect_class for r in model.rules})
@@ -67,13 +69,12 @@ def check_classes(region_codes: list[str]) -> dict[str, str]:
 
 def _keyed_bronze(spark: SparkSession, settings: Settings) -> DataFrame:
     """(source, day, file, row, key, _source_file, _source_row) of every bronze row."""
-    key = settings.resolved_pii_key()
     parts = []
     models = [(dim_enterprise.SOURCE, dim_enterprise.stage, dim_enterprise.TARGET)]
     models += [(m.source, m.stage, m.target) for m in FACT_MODELS]
     for source, stage, target in models:
         bronze = tables.read(spark, tables.BRONZE[source], settings)
-        staged = stage(with_raw(bronze, source), key)
+        staged = stage(with_raw(bronze, source), staging(source, settings))
         parts.append(
             staged.select(
                 F.lit(source).alias("source"),
@@ -108,9 +109,7 @@ def _silver_keys(spark: SparkSession, settings: Settings) -> DataFrame:
     return out
 
 
-def score(
-    spark: SparkSession, manifest_csv: Path, settings: Settings, region_codes: list[str]
-) -> list[ClassScore]:
+def score(spark: SparkSession, manifest_csv: Path, settings: Settings) -> list[ClassScore]:
     """Per defect class of the manifest: injected, caught, recall, false quarantines."""
     manifest = pd.read_csv(manifest_csv, dtype=str).fillna("")
     manifest["source_row"] = manifest["source_row"].astype(int)
@@ -173,7 +172,7 @@ def score(
     log = tables.read(spark, tables.INGEST_LOG, settings).where("status = 'landed'")
     delivered = int(log.agg(F.sum("rows_read")).first()[0] or 0)
     clean = delivered - len(manifest)
-    classes = check_classes(region_codes)
+    classes = check_classes()
     false_q = {
         r["check_name"]: r["count"]
         for r in q.join(m, ids, "left_anti").groupBy("check_name").count().collect()
@@ -216,3 +215,16 @@ def markdown_table(scores: list[ClassScore]) -> str:
         f"{fq / clean if clean else 0:.3%} |"
     )
     return "\n".join(lines)
+
+
+def quarantined_per_class(spark: SparkSession, settings: Settings) -> list[tuple[str, str, int]]:
+    """(defect class, check, rows) over the whole quarantine, largest first."""
+    classes = check_classes()
+    rows = (
+        tables.read(spark, tables.REJECTED_ROWS, settings)
+        .groupBy("check_name")
+        .count()
+        .orderBy(F.desc("count"))
+        .collect()
+    )
+    return [(classes.get(r["check_name"], "other"), r["check_name"], r["count"]) for r in rows]

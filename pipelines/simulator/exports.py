@@ -1,0 +1,64 @@
+"""How the simulated bureau exports each source: read from its shipped source mappings
+(``warehouse/contracts/mappings``), like any bureau's files are described, plus the encodings
+its systems happen to write. Headers, file names and formats are not repeated in Python."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from warehouse.contracts import SHIPPED_MAPPINGS, load_mappings
+
+# The simulated agencies' export encodings (ingest detects them per file; nothing reads these).
+EXPORT_ENCODING = {
+    "registry": "gbk",
+    "annual_report": "utf-8-sig",
+    "penalty": "gbk",
+    "abnormal_list": "utf-8-sig",
+    "serious_list": "xlsx",
+    "inspection": "gbk",
+    "complaint": "utf-8-sig",
+}
+
+
+@dataclass(frozen=True)
+class Export:
+    """One source's extract as the simulated bureau writes it."""
+
+    name: str
+    title_zh: str
+    fields: list[str]  # canonical fields, in the file's column order
+    headers_zh: list[str]  # the header of each field (the mapping's first alias)
+    file_name: str
+    fmt: str  # csv | xlsx
+    export_encoding: str
+    natural_key: tuple[str, ...]
+    pii: tuple[str, ...]
+    date_fields: tuple[str, ...]
+    amount_fields: tuple[str, ...]
+
+
+@lru_cache(maxsize=1)
+def exports() -> dict[str, Export]:
+    """Every source the simulated bureau delivers, in landing order."""
+    out = {}
+    for name, m in load_mappings(SHIPPED_MAPPINGS).items():
+        literal = [p for p in m.files if not any(c in p for c in "*?[")]
+        if not literal:
+            raise ValueError(f"{m.path}: the simulator needs one literal file name in files")
+        spec = m.canonical
+        fields = list(m.fields)
+        out[name] = Export(
+            name=name,
+            title_zh=m.title_zh,
+            fields=fields,
+            headers_zh=[m.header_of(f) for f in fields],
+            file_name=literal[0],
+            fmt=m.file_format(literal[0]),
+            export_encoding=EXPORT_ENCODING[name],
+            natural_key=spec.key,
+            pii=spec.pii,
+            date_fields=tuple(f for f in spec.dates if f in fields),
+            amount_fields=tuple(f for f in spec.amounts if f in fields),
+        )
+    return out

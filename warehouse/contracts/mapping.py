@@ -1,0 +1,309 @@
+"""Source mappings: how one bureau's extract of one source is read, as data (one YAML each).
+
+A mapping names the canonical source it feeds (:mod:`warehouse.contracts.canonical`) and
+says which landing files belong to it (glob patterns, any names, several files a day), their
+format and encoding, which header(s) carry each canonical field, how dates are spelled, the
+unit of amounts, and how the bureau's words translate into the canonical vocabularies. A
+data engineer onboards a bureau's extracts by writing these files, not Python.
+
+Loading validates every file; an error names the file, the line and the key::
+
+    penalty.yaml:14: fields.amount.unit: Input should be 'yuan' or '10k_yuan'
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from warehouse.contracts.canonical import CANONICAL, CanonicalSource
+
+# Date spellings read when a mapping names none (Spark datetime patterns; see DATE_TOKENS).
+DEFAULT_DATE_FORMATS = ("yyyy-M-d", "yyyy/M/d", "yyyyMMdd", "yyyy年M月d日", "yyyy.M.d")
+EXCEL_SERIAL = "excel_serial"  # days since 1899-12-30, as Excel stores dates
+DATE_TOKENS = {"yyyy": r"\d{4}", "MM": r"\d{2}", "M": r"\d{1,2}", "dd": r"\d{2}", "d": r"\d{1,2}"}
+_TOKEN = re.compile("|".join(sorted(DATE_TOKENS, key=len, reverse=True)))
+
+
+class MappingError(ValueError):
+    """One or more mapping files are invalid; the message lists every problem found."""
+
+
+def header_key(text: str | None) -> str:
+    """How headers are compared: Unicode NFKC (full-width → half-width), no BOM or
+    zero-width characters, whitespace collapsed, case folded."""
+    bare = (text or "").replace("\ufeff", "").replace("\u200b", "")
+    cleaned = unicodedata.normalize("NFKC", bare)
+    return re.sub(r"\s+", " ", cleaned).strip().casefold()
+
+
+def date_shape(pattern: str) -> str:
+    """The regular expression a whole value must match to be read with ``pattern``; the
+    shape check keeps a lenient pattern from reading a string meant for another one."""
+    if pattern == EXCEL_SERIAL:
+        return r"^\d{5}(\.\d+)?$"
+    out, pos = [], 0
+    for m in _TOKEN.finditer(pattern):
+        out.append(re.escape(pattern[pos : m.start()]))
+        out.append(DATE_TOKENS[m.group()])
+        pos = m.end()
+    out.append(re.escape(pattern[pos:]))
+    return "^" + "".join(out) + "$"
+
+
+class FieldMap(BaseModel):
+    """The header(s) of one canonical field; the first is what the bureau's export uses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    headers: list[str] = Field(min_length=1)
+    unit: Literal["yuan", "10k_yuan"] | None = None  # amounts without a 元/万元 suffix
+    date_formats: list[str] | None = None  # overrides the mapping's date_formats
+
+
+class CsvOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    quote: str = Field('"', min_length=1, max_length=1)
+
+
+class XlsxOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sheet: str | None = None  # None: the first sheet
+    header_row: int | Literal["auto"] = "auto"  # 1-based; auto: the first row naming the fields
+
+
+class Delivery(BaseModel):
+    """When the source delivers: a missing expected delivery gets a ledger row and a line in
+    the source's rectification report; the daily DAG waits ``wait_hours`` for it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    expected: Literal["daily", "weekdays", "none"] = "none"
+    wait_hours: float = Field(12.0, ge=0)
+
+    def expects(self, day: date) -> bool:
+        """True when a delivery is due on ``day``."""
+        if self.expected == "daily":
+            return True
+        return self.expected == "weekdays" and day.weekday() < 5
+
+
+class SourceMapping(BaseModel):
+    """One bureau's extract of one canonical source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str
+    title_zh: str
+    title_en: str
+    owner_zh: str  # the department that receives the rectification report
+    owner_en: str = ""
+    files: list[str] = Field(min_length=1)  # glob patterns on file names
+    format: Literal["auto", "csv", "xlsx"] = "auto"  # auto: by the file's extension
+    encoding: str = "auto"  # auto: UTF-8 (with or without BOM) or GB18030, detected per file
+    csv: CsvOptions = Field(default_factory=CsvOptions)
+    xlsx: XlsxOptions = Field(default_factory=XlsxOptions)
+    fields: dict[str, FieldMap]
+    date_formats: list[str] = Field(default_factory=lambda: list(DEFAULT_DATE_FORMATS))
+    vocabularies: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+    key: list[str] | None = None
+    delivery: Delivery = Field(default_factory=Delivery)
+    path: str = Field("", exclude=True)  # the file it was loaded from
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        # `field: 统一社会信用代码` or `field: [a, b]` is short for `field: {headers: [...]}`
+        if not isinstance(value, dict):
+            return value
+        out = {}
+        for k, v in value.items():
+            if isinstance(v, str):
+                v = {"headers": [v]}
+            elif isinstance(v, list):
+                v = {"headers": v}
+            out[k] = v
+        return out
+
+    @field_validator("date_formats")
+    @classmethod
+    def _formats(cls, value: list[str]) -> list[str]:
+        for f in value:
+            if f != EXCEL_SERIAL and not _TOKEN.search(f):
+                raise ValueError(f"{f!r} is not a date pattern (use yyyy, M, MM, d, dd)")
+        return value
+
+    @model_validator(mode="after")
+    def _against_canonical(self) -> SourceMapping:
+        spec = CANONICAL.get(self.source)
+        if spec is None:
+            raise ValueError(f"source: must be one of {', '.join(CANONICAL)}, got {self.source!r}")
+        unknown = sorted(set(self.fields) - set(spec.fields))
+        if unknown:
+            raise ValueError(f"fields: {unknown} are not fields of {spec.name}: {spec.fields}")
+        missing = [f for f in spec.required if f not in self.fields]
+        if missing:
+            raise ValueError(f"fields: must map the required fields {missing}")
+        seen: dict[str, str] = {}
+        for name, fm in self.fields.items():
+            if fm.unit and name not in spec.amounts:
+                raise ValueError(f"fields.{name}.unit: only amount fields {spec.amounts} have one")
+            if fm.date_formats is not None and name not in spec.dates:
+                raise ValueError(f"fields.{name}.date_formats: {name} is not a date field")
+            for h in fm.headers:
+                other = seen.setdefault(header_key(h), name)
+                if other != name:
+                    raise ValueError(
+                        f"fields.{name}: header {h!r} is given for both {other} and {name}"
+                    )
+        for name, vocab in self.vocabularies.items():
+            if name not in self.fields:
+                raise ValueError(f"vocabularies.{name}: {name} is not a mapped field")
+            canon = spec.vocabularies.get(name)
+            if canon is not None and (bad := sorted(set(vocab) - set(canon.values))):
+                raise ValueError(
+                    f"vocabularies.{name}: {bad} are not canonical values {list(canon.values)}"
+                )
+            words: dict[str, str] = {}
+            for value, spelled in vocab.items():
+                for w in spelled:
+                    other = words.setdefault(header_key(w), value)
+                    if other != value:
+                        raise ValueError(f"vocabularies.{name}: {w!r} means {other} and {value}")
+        for name, canon in spec.vocabularies.items():
+            if canon.closed and name in self.fields and name not in self.vocabularies:
+                raise ValueError(f"vocabularies.{name} is required (values: {list(canon.values)})")
+        if self.key is not None and tuple(self.key) != spec.key:
+            raise ValueError(f"key: must be the canonical key {list(spec.key)} of {spec.name}")
+        return self
+
+    @property
+    def canonical(self) -> CanonicalSource:
+        return CANONICAL[self.source]
+
+    def matches(self, file_name: str) -> bool:
+        """True when ``file_name`` (no folder) fits one of the ``files`` patterns."""
+        name = file_name.casefold()
+        return any(fnmatch(name, p.casefold()) for p in self.files)
+
+    def file_format(self, file_name: str) -> str:
+        """csv or xlsx: the declared format, else by extension (.xlsx/.xlsm → xlsx)."""
+        if self.format != "auto":
+            return self.format
+        return "xlsx" if file_name.casefold().endswith((".xlsx", ".xlsm")) else "csv"
+
+    def formats_of(self, field: str) -> list[str]:
+        """The date spellings read for ``field``."""
+        fm = self.fields.get(field)
+        return list(fm.date_formats) if fm and fm.date_formats is not None else self.date_formats
+
+    def unit_of(self, field: str) -> str:
+        """The unit of a bare number in amount ``field`` (yuan unless the mapping says)."""
+        fm = self.fields.get(field)
+        return (fm.unit if fm else None) or "yuan"
+
+    def header_of(self, field: str) -> str:
+        """The header the bureau's export uses for ``field`` (its first alias)."""
+        return self.fields[field].headers[0] if field in self.fields else field
+
+    def words(self, field: str) -> dict[str, str]:
+        """The bureau's word → canonical value of ``field`` (empty when not mapped)."""
+        return {w: value for value, ws in self.vocabularies.get(field, {}).items() for w in ws}
+
+
+def _line_index(text: str) -> dict[tuple[Any, ...], int]:
+    """1-based line of every key path in a YAML document."""
+    index: dict[tuple[Any, ...], int] = {}
+
+    def walk(node: Any, path: tuple[Any, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                index[(*path, k.value)] = k.start_mark.line + 1
+                walk(v, (*path, k.value))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                index[(*path, i)] = v.start_mark.line + 1
+                walk(v, (*path, i))
+
+    root = yaml.compose(text)
+    if root is not None:
+        walk(root, ())
+    return index
+
+
+def _located(path: Path, text: str, error: ValidationError) -> list[str]:
+    index = _line_index(text)
+    out = []
+    for e in error.errors():
+        loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+        line = 1
+        for n in range(len(loc), 0, -1):
+            if loc[:n] in index:
+                line = index[loc[:n]]
+                break
+        where = ".".join(str(x) for x in loc)
+        msg = e["msg"].removeprefix("Value error, ")
+        if not loc:  # a check across keys: its message starts with the key path it is about
+            head, sep, rest = msg.partition(": ")
+            keys = tuple(head.split("."))
+            if sep and keys in index:
+                line, where, msg = index[keys], head, rest
+        out.append(f"{path.name}:{line}: {where or '(top level)'}: {msg}")
+    return out
+
+
+def load_mapping(path: Path) -> SourceMapping:
+    """One mapping file, validated; MappingError naming file, line and key otherwise."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise MappingError(f"{path.name}:{line}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise MappingError(f"{path.name}:1: a mapping file holds one YAML mapping (key: value)")
+    try:
+        mapping = SourceMapping.model_validate(data)
+    except ValidationError as exc:
+        raise MappingError("\n".join(_located(path, text, exc))) from None
+    mapping.path = str(path)
+    return mapping
+
+
+def load_mappings(folder: str | Path) -> dict[str, SourceMapping]:
+    """Every ``*.yaml`` / ``*.yml`` mapping in ``folder`` by source; one file per source.
+    MappingError listing every invalid file (all are checked before raising)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise MappingError(f"no source-mapping folder at {root}")
+    found: dict[str, SourceMapping] = {}
+    problems: list[str] = []
+    for path in sorted([*root.glob("*.yaml"), *root.glob("*.yml")]):
+        try:
+            m = load_mapping(path)
+        except MappingError as exc:
+            problems.append(str(exc))
+            continue
+        if m.source in found:
+            problems.append(
+                f"{path.name}:1: source: {m.source} is already mapped by "
+                f"{Path(found[m.source].path).name} (one file per source)"
+            )
+            continue
+        found[m.source] = m
+    if problems:
+        raise MappingError("\n".join(problems))
+    if not found:
+        raise MappingError(f"no source mappings (*.yaml) in {root}")
+    return {name: found[name] for name in CANONICAL if name in found}
