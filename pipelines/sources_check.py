@@ -68,7 +68,7 @@ class FileCheck:
 
 def delivery_folders(path: Path) -> list[Path]:
     """``path`` itself when it holds files, else its date-named sub-folders (a landing root)."""
-    if delivery_files(path):
+    if any(p.is_file() for p in delivery_files(path)):
         return [path]
     return sorted(p for p in path.iterdir() if p.is_dir() and _as_date(p.name))
 

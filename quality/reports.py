@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from quality.gates import UNMATCHED, expected_sources
 from warehouse import contracts, tables
+from warehouse.exports import neutralise_frame
 from warehouse.settings import Settings
 
 HEADERS = {
@@ -188,7 +189,8 @@ def write_report(
     name = owner.source.lstrip("_")
     csv_path = folder / f"rectification_{name}.csv"
     html_path = folder / f"rectification_{name}.html"
-    df.to_csv(csv_path, index=False, encoding="utf-8-sig")
+    # a delivered value may be a spreadsheet formula (=HYPERLINK(...)): never pass it on live
+    neutralise_frame(df).to_csv(csv_path, index=False, encoding="utf-8-sig")
     html_path.write_text(_html(owner, run_date, df), encoding="utf-8")
     return Report(owner.source, run_date, csv_path, html_path, len(df))
 

@@ -69,7 +69,8 @@ PENALTIES = [
         "朝阳区市场监管局",
         "2024-05-10",
     ],
-    ["京市监罚〔2024〕2号", A, "2024/6/1", "无照经营", "12,000", "朝阳区市场监管局", "2024-06-11"],
+    # a quoted field with the delimiter and doubled quotes inside (RFC 4180, as Excel writes)
+    ["京市监罚〔2024〕2号", A, "2024/6/1", '无照经营,"情节较轻"', "12,000", "朝阳区", "2024-06-11"],
     ["京市监罚〔2024〕3号", A, "2024-07-01", "无照经营"],  # 4 fields of 7: malformed
     ["京市监罚〔2024〕4号", A, "2024-08-01", "其他", "100", "朝阳区", "2024-08-02", "多余"],
 ]
@@ -99,6 +100,7 @@ def test_csv_lands_with_lineage_and_quarantines_malformed_rows(spark, settings, 
     assert [r.case_no for r in bronze] == ["京市监罚〔2024〕1号", "京市监罚〔2024〕2号"]
     assert [r._source_row for r in bronze] == [1, 2]
     assert bronze[0].amount == "1.5万元"  # bronze keeps the raw text
+    assert (bronze[1].category, bronze[1].amount) == ('无照经营,"情节较轻"', "12,000")
     assert all(r._record_hash and r._batch_id == result.batch_id for r in bronze)
 
     rejected = tables.read(spark, tables.REJECTED_ROWS, settings).orderBy("_source_row").collect()
@@ -216,7 +218,10 @@ def test_land_day_claims_files_by_pattern_and_logs_the_unclaimed(spark, settings
     (folder / "说明.txt").write_text("本批次数据说明", encoding="utf-8")
     (folder / ".hidden").write_text("x", encoding="utf-8")
     results = {Path(r.file).name: r for r in land_day(spark, tmp_path, DAY, settings)}
-    assert set(results) == {"inspection_district1.csv", "inspection_district2.csv", "说明.txt"}
+    assert set(results) == {
+        "inspection_district1.csv", "inspection_district2.csv", "说明.txt", ".hidden",
+    }  # fmt: skip
+    assert results[".hidden"].status == "unmatched"  # nothing in a delivery passes unseen
     assert results["inspection_district1.csv"].status == "landed"
     # identical bytes: the second file is the same delivery, already landed
     assert results["inspection_district2.csv"].status == "skipped"
@@ -224,7 +229,9 @@ def test_land_day_claims_files_by_pattern_and_logs_the_unclaimed(spark, settings
     assert (unmatched.source, unmatched.status) == (UNMATCHED, "unmatched")
     assert "说明.txt" in unmatched.message and "no source mapping" in unmatched.message
     log = tables.read(spark, tables.INGEST_LOG, settings).where(F.col("status") == "unmatched")
-    assert [r.source_file for r in log.collect()] == [str(folder / "说明.txt")]
+    assert sorted(r.source_file for r in log.collect()) == [
+        str(folder / ".hidden"), str(folder / "说明.txt"),
+    ]  # fmt: skip
 
 
 def test_land_day_without_a_delivery_folder_lands_nothing(spark, settings, tmp_path):

@@ -12,6 +12,7 @@ skipped, so re-running a day changes nothing.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.ingest.layout import IngestError, Layout, layout
-from pipelines.ingest.readers import detect_encoding, file_checksum, read_file
+from pipelines.ingest.readers import MAX_LINE_CHARS, detect_encoding, file_checksum, read_file
 from pipelines.normalise import token
 from pipelines.quarantine import write_quarantine
 from warehouse import contracts, tables
@@ -69,10 +70,11 @@ def batch_id_for(source: str, run_date: date, checksum: str) -> str:
 
 
 def delivery_files(folder: Path) -> list[Path]:
-    """The files of a delivery folder, by name (hidden files and sub-folders ignored)."""
+    """Every entry of a delivery folder, by name: files, and anything else (a sub-folder, a
+    symbolic link), which :func:`land_day` refuses with a reason rather than skipping."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    return sorted(folder.iterdir())
 
 
 def match(file_name: str, mappings: dict[str, SourceMapping]) -> list[SourceMapping]:
@@ -198,10 +200,29 @@ def land_file(
     return result
 
 
+# Why a line could not land: ingest-stage check name → reason (Chinese / English).
+LINE_PROBLEMS = {
+    "decodable": "含无法解码的字符 / contains bytes that cannot be decoded",
+    "control_chars": "含控制字符（如NUL） / contains control characters such as NUL",
+    "line_length": f"行过长（超过{MAX_LINE_CHARS:,}字符） / longer than {MAX_LINE_CHARS:,} "
+    "characters",
+    "formula": "单元格含公式 / a cell holds a formula, not data",
+}
+_CHECK_OF = {"undecodable": "decodable", "too_long": "line_length"}
+
+
 def _quarantine_rows(bad: DataFrame, mapping: SourceMapping, lay: Layout, key: str) -> DataFrame:
     expected = lay.width
     is_count = F.col("_problem").startswith("field_count:")
     found = F.regexp_extract("_problem", r"(\d+)$", 1)
+    check = F.when(is_count, F.lit("field_count")).otherwise(
+        F.coalesce(
+            F.element_at(F.create_map(*[F.lit(x) for kv in _CHECK_OF.items() for x in kv]),
+                         F.col("_problem")),
+            F.col("_problem"),
+        )
+    )  # fmt: skip
+    reasons = F.create_map(*[F.lit(x) for kv in LINE_PROBLEMS.items() for x in kv])
     reason = F.when(
         is_count,
         F.concat(
@@ -210,7 +231,7 @@ def _quarantine_rows(bad: DataFrame, mapping: SourceMapping, lay: Layout, key: s
             F.lit(f"个 / field count mismatch: expected {expected}, got "),
             found,
         ),
-    ).otherwise(F.lit("含无法解码的字符 / contains bytes that cannot be decoded"))
+    ).otherwise(F.element_at(reasons, check))
     # A line that cannot be split cannot be masked field by field: keep it only for sources
     # without personal data; otherwise the file and row number identify it for the source.
     payload = (
@@ -218,7 +239,6 @@ def _quarantine_rows(bad: DataFrame, mapping: SourceMapping, lay: Layout, key: s
         if not mapping.canonical.pii
         else F.to_json(F.struct(token(F.col("_raw_line"), key).alias("line_token")))
     )
-    check = F.when(is_count, F.lit("field_count")).otherwise(F.lit("decodable"))
     return bad.select(
         F.lit(mapping.source).alias("source"),
         F.lit("ingest").alias("stage"),
@@ -247,8 +267,10 @@ def _not_landed(
     message: str,
     settings: Settings,
 ) -> IngestResult:
-    """Log a file that is not landed (unmatched, or claimed by several mappings)."""
-    checksum = file_checksum(path)
+    """Log a file that is not landed (unmatched, claimed by several mappings, not a regular
+    file: its checksum is then that of its name)."""
+    regular = path.is_file() and not path.is_symlink()
+    checksum = file_checksum(path) if regular else hashlib.sha256(path.name.encode()).hexdigest()
     result = IngestResult(source, str(path), batch_id_for(source, run_date, checksum), status,
                           message=message, checksum=checksum)  # fmt: skip
     _log(spark, _log_row(result, run_date, path, checksum, "", datetime.now()), settings)
@@ -269,7 +291,20 @@ def land_day(
     results = []
     for path in delivery_files(Path(landing_root) / run_date.isoformat()):
         claims = match(path.name, mappings)
-        if not claims:
+        if path.is_symlink() or not path.is_file():
+            kind = "符号链接 / a symbolic link" if path.is_symlink() else "文件夹 / a folder"
+            results.append(
+                _not_landed(
+                    spark,
+                    claims[0].source if claims else UNMATCHED,
+                    path,
+                    run_date,
+                    "rejected" if claims else "unmatched",
+                    f"{path.name}: 不是普通文件 / not a regular file ({kind}); not read",
+                    s,
+                )  # fmt: skip
+            )
+        elif not claims:
             patterns = "; ".join(f"{m.source}: {', '.join(m.files)}" for m in mappings.values())
             results.append(
                 _not_landed(

@@ -13,6 +13,7 @@ import codecs
 import csv
 import hashlib
 import re
+import zipfile
 from datetime import date, datetime
 from pathlib import Path
 
@@ -27,6 +28,13 @@ from warehouse.contracts import SourceMapping
 
 _NO_SEP = "\u0001"  # never in an extract: makes Spark's CSV reader hand back whole lines
 XLSX_HEADER_SCAN_ROWS = 30  # an XLSX header row is looked for in this many top rows
+# Bounds on hostile input: a file past them is rejected, a line past them quarantined.
+MAX_COLUMNS = 1_000  # header columns
+MAX_LINE_CHARS = 100_000  # one row as text; a longer one is quarantined, not landed
+RAW_LINE_KEPT = 2_000  # characters of an unsplittable line kept in its quarantine payload
+XLSX_MAX_UNCOMPRESSED = 512 << 20  # bytes of XML inside an XLSX
+XLSX_MAX_RATIO = 200  # uncompressed / compressed size of an XLSX (a zip bomb is far above)
+_CONTROL = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]"  # NUL and other C0 controls in text
 # Java charset names Spark's reader accepts, for the encodings a mapping may declare.
 _JAVA_CHARSET = {
     "gbk": "GB18030",  # GB18030 is a superset of GBK and GB2312
@@ -131,28 +139,56 @@ def read_csv(
     """Rows as (canonical fields…, _source_row, _problem, _raw_line, _extra) and the file's
     layout; ``_problem`` is set for a line that cannot be split into the header's columns."""
     opts = mapping.csv
+    if path.stat().st_size == 0:
+        raise IngestError(f"{path.name}: 文件为空 / the file is empty (no header line)")
     lines = _numbered_lines(spark, path, encoding)
     header_line = lines.where("line_no = 0").select("line").first()
     if header_line is None:
         raise IngestError(f"{path.name}: 文件为空 / the file is empty (no header line)")
-    header = next(csv.reader([header_line[0]], delimiter=opts.delimiter, quotechar=opts.quote))
+    if "\ufffd" in header_line[0] or re.search(_CONTROL, header_line[0]):
+        raise IngestError(
+            f"{path.name}: 表头无法以{encoding}解码 / the header cannot be read as {encoding} "
+            "(wrong encoding, or not a text file)"
+        )
+    header = next(
+        csv.reader(
+            [header_line[0]],
+            delimiter=opts.delimiter,
+            quotechar=opts.quote,
+            doublequote=(opts.escape or opts.quote) == opts.quote,
+            escapechar=None if (opts.escape or opts.quote) == opts.quote else opts.escape,
+        )
+    )
+    if len(header) > MAX_COLUMNS:
+        raise IngestError(
+            f"{path.name}: 列数过多 / {len(header)} columns, more than the {MAX_COLUMNS:,} accepted"
+        )
     lay = layout(mapping, header, path.name)
     n = lay.width
     schema = ", ".join(f"`c{i}` STRING" for i in range(n + 1))
     parsed = F.from_csv(
         "line",
         schema,
-        {"nullValue": "\u0000", "mode": "PERMISSIVE", "sep": opts.delimiter, "quote": opts.quote},
+        {
+            "nullValue": "\u0000",
+            "mode": "PERMISSIVE",
+            "sep": opts.delimiter,
+            "quote": opts.quote,
+            "escape": opts.escape or opts.quote,
+        },
     )
     n_found = F.size(F.split("line", _separators_outside_quotes(opts.delimiter, opts.quote)))
-    problem = F.when(F.col("line").contains("\ufffd"), F.lit("undecodable")).when(
-        n_found != n, F.concat(F.lit("field_count:"), n_found.cast("string"))
+    problem = (
+        F.when(F.length("line") > MAX_LINE_CHARS, F.lit("too_long"))
+        .when(F.col("line").contains("\ufffd"), F.lit("undecodable"))
+        .when(F.col("line").rlike(_CONTROL), F.lit("control_chars"))
+        .when(n_found != n, F.concat(F.lit("field_count:"), n_found.cast("string")))
     )
     rows = lines.where("line_no > 0").select(
-        parsed.alias("p"),
+        F.when(problem.isNull(), parsed).alias("p"),  # a hostile line is never parsed
         F.col("line_no").alias("_source_row"),
         problem.alias("_problem"),
-        F.col("line").alias("_raw_line"),
+        F.when(problem.isNotNull(), F.substring("line", 1, RAW_LINE_KEPT)).alias("_raw_line"),
     )
 
     def value(i: int) -> Column:
@@ -202,11 +238,38 @@ def _header_row(mapping: SourceMapping, top: list[list[str | None]], name: str) 
     return best[0]
 
 
+def check_workbook(path: Path) -> None:
+    """Refuse, before parsing, an XLSX that is not a zip package, holds macros, or would
+    inflate past :data:`XLSX_MAX_UNCOMPRESSED` or :data:`XLSX_MAX_RATIO` (a zip bomb)."""
+    if not zipfile.is_zipfile(path):
+        raise IngestError(f"{path.name}: 不是有效的Excel文件 / not an XLSX (zip) package")
+    with zipfile.ZipFile(path) as z:
+        infos = z.infolist()
+    names = {i.filename.lower() for i in infos}
+    if any(n.endswith("vbaproject.bin") for n in names):
+        raise IngestError(f"{path.name}: 文件含宏 / the workbook holds macros (VBA); not read")
+    inflated = sum(i.file_size for i in infos)
+    packed = max(1, sum(i.compress_size for i in infos))
+    if inflated > XLSX_MAX_UNCOMPRESSED or inflated / packed > XLSX_MAX_RATIO:
+        raise IngestError(
+            f"{path.name}: 压缩比异常 / would inflate to {inflated:,} bytes from {packed:,} "
+            f"(limits {XLSX_MAX_UNCOMPRESSED:,} bytes, ratio {XLSX_MAX_RATIO}); not read"
+        )
+
+
+def _cell(cell: object) -> tuple[str | None, bool]:
+    """(text, is a formula) of a read-only cell."""
+    value = getattr(cell, "value", None)
+    return cell_text(value), getattr(cell, "data_type", None) == "f"
+
+
 def read_xlsx(spark: SparkSession, mapping: SourceMapping, path: Path) -> tuple[DataFrame, Layout]:
     """XLSX lists are small (hundreds to thousands of rows): parsed on the driver, streamed.
-    ``_source_row`` counts data rows after the header row (1 = the first)."""
+    ``_source_row`` counts data rows after the header row (1 = the first). A row with a
+    formula cell is quarantined (a formula is not data and may not travel on)."""
+    check_workbook(path)
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        book = openpyxl.load_workbook(path, read_only=True, data_only=False)
     except Exception as exc:  # openpyxl raises many types for a file that is not a workbook
         raise IngestError(
             f"{path.name}: 不是有效的Excel文件 / not a readable XLSX: {exc}"
@@ -218,28 +281,39 @@ def read_xlsx(spark: SparkSession, mapping: SourceMapping, path: Path) -> tuple[
                 f"{path.name}: 没有工作表 / no sheet {wanted!r}; sheets: {book.sheetnames}"
             )
         sheet = book[wanted] if wanted else book.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
-        top = []
+        rows = sheet.iter_rows()
+        top: list[list[tuple[str | None, bool]]] = []
         for row in rows:
-            top.append([cell_text(v) for v in row])
+            top.append([_cell(c) for c in row])
             if len(top) >= XLSX_HEADER_SCAN_ROWS:
                 break
         if not top:
             raise IngestError(f"{path.name}: 工作表为空 / the sheet is empty (no header row)")
-        at = _header_row(mapping, top, path.name)
-        lay = layout(mapping, top[at], path.name)
+        at = _header_row(mapping, [[t for t, _ in r] for r in top], path.name)
+        lay = layout(mapping, [t for t, _ in top[at]], path.name)
         n = lay.width
+        if n > MAX_COLUMNS:
+            raise IngestError(
+                f"{path.name}: 列数过多 / {n} columns, more than the {MAX_COLUMNS:,} accepted"
+            )
         records = []
-        body = (*top[at + 1 :], *([cell_text(v) for v in row] for row in rows))
+        body = (*top[at + 1 :], *([_cell(c) for c in row] for row in rows))
         for i, cells in enumerate(body, start=1):
             cells = list(cells)
-            while len(cells) > n and cells[-1] is None:
+            while len(cells) > n and cells[-1][0] is None:
                 cells.pop()
-            if all(c is None for c in cells):
+            texts = [t for t, _ in cells]
+            if all(t is None for t in texts):
                 continue
-            problem = None if len(cells) == n else f"field_count:{len(cells)}"
-            padded = (cells + [None] * n)[:n]
-            raw = None if problem is None else ",".join(c or "" for c in cells)
+            problem = (
+                "formula"
+                if any(f for _, f in cells)
+                else None
+                if len(texts) == n
+                else f"field_count:{len(texts)}"
+            )
+            padded = (texts + [None] * n)[:n]
+            raw = None if problem is None else ",".join(t or "" for t in texts)[:RAW_LINE_KEPT]
             records.append((*padded, i, problem, raw))
     finally:
         book.close()

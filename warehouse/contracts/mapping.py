@@ -73,6 +73,9 @@ class CsvOptions(BaseModel):
 
     delimiter: str = Field(",", min_length=1, max_length=1)
     quote: str = Field('"', min_length=1, max_length=1)
+    # the character that escapes a quote inside a quoted field; default the quote itself
+    # ("" as Excel and RFC 4180 write it); "\\" for exports that write \"
+    escape: str | None = Field(None, min_length=1, max_length=1)
 
 
 class XlsxOptions(BaseModel):
