@@ -52,6 +52,7 @@ def build_marts(
     as-of date (the incremental marts replace that date only); None rebuilds every as-of
     date in gold. Idempotent: the same inputs publish the same rows."""
     from models.registry import champion
+    from risk_insight.plan import read_plan
     from risk_insight.policy import policy_for
 
     s = settings or get_settings()
@@ -78,7 +79,7 @@ def build_marts(
             tiers,
             read(tables.RISK_SCORES).where(at),
             enterprises,
-            read(tables.INSPECTION_PLAN).where(at),
+            read_plan(spark, d, s, policy),
             read(tables.DIM_INSPECTOR),
             regions,
             policy,
