@@ -80,3 +80,31 @@ def outcome_col(result: Column, found_problem: Column | None = None) -> Column:
 def took_place(outcome_column: Column) -> Column:
     """TRUE where the outcome observed the enterprise (found or clean), FALSE otherwise."""
     return F.coalesce(outcome_column.isin(*TOOK_PLACE), F.lit(False))
+
+
+# ---- the outcome file an inspector fills in (written by risk_insight.outcomes; the simulator
+# fills it the same way an inspector would) --------------------------------------------------
+OUTCOME_SHEET = "检查结果登记"
+OUTCOME_HEADERS: dict[str, str] = {
+    "plan_id": "抽查计划编号 / plan id",
+    "uscc": "统一社会信用代码 / USCC",
+    "name": "企业名称 / name",
+    "region_name": "所在区县 / district",
+    "address": "注册地址 / registered address",
+    "inspectors": "检查人员 / inspectors",
+    "inspector_ids": "检查人员编号 / inspector ids",
+    "result": "检查结果 / result",
+    "inspected_on": "检查日期 / date",
+    "note": "备注 / note",
+}
+OUTCOME_FILLED = ("inspector_ids", "result", "inspected_on", "note")  # what an inspector edits
+
+
+def outcome_header_row(rows: list[list[object]]) -> int | None:
+    """The 0-based index of the header row among the first rows of an outcome sheet (the row
+    whose cells include the plan-id and USCC headers), or None."""
+    wanted = {OUTCOME_HEADERS["plan_id"], OUTCOME_HEADERS["uscc"]}
+    for i, row in enumerate(rows):
+        if wanted <= {str(c).strip() for c in row if c is not None}:
+            return i
+    return None

@@ -333,3 +333,54 @@ def test_the_seed_is_committed_before_the_tiers_and_the_public_plan_verifies(spa
     shutil.copy(folder / "public_plan.csv", forged / "public_plan.csv")
     (forged / "manifest.json").write_text(json.dumps(man), encoding="utf-8")
     assert any("commitment" in p for p in verify_plan(forged).problems)
+
+
+def test_outcome_template_validates_results_and_dates_and_reads_back(spark, lake, tmp_path):
+    import pandas as pd
+
+    from pipelines.inspection_results import OUTCOME_HEADERS, RESULT_TEXT
+    from pipelines.simulator.outcomes import fill_outcome_file
+    from risk_insight.outcomes import OutcomeFileError, read_outcome_file, write_template
+    from risk_insight.plan import plan_rows
+
+    s, _, second = lake
+    plan = {r["uscc"]: r for r in plan_rows(spark, second.plan.plan_id, s).collect()}
+    path = write_template(spark, second.plan.plan_id, s)
+    ws = load_workbook(path).active
+    header = [c.value for c in ws[HEADER_ROW]]
+    assert header == list(OUTCOME_HEADERS.values())
+    rows = list(ws.iter_rows(min_row=HEADER_ROW + 1, values_only=True))
+    assert sorted(r[1] for r in rows) == sorted(plan)  # one row per drawn enterprise
+    lists = [dv for dv in ws.data_validations.dataValidation if dv.type == "list"]
+    assert len(lists) == 1 and all(t in lists[0].formula1 for t in RESULT_TEXT.values())
+    assert "H" in str(lists[0].sqref)  # the result column
+    dates = [dv for dv in ws.data_validations.dataValidation if dv.type == "date"]
+    assert dates and "DATE(2026,11,1)" in dates[0].formula1 and "I" in str(dates[0].sqref)
+    assert ws.protection.sheet and not ws.cell(HEADER_ROW + 1, 8).protection.locked
+    assert ws.cell(HEADER_ROW + 1, 2).protection.locked  # the USCC cannot be typed over
+    # both inspectors are pre-filled (110101 has three on its roster)
+    ids = {r[1]: r[6] for r in rows}
+    u = next(k for k, v in plan.items() if v["inspector_2_id"])
+    assert ids[u] == f"{plan[u]['inspector_id']};{plan[u]['inspector_2_id']}"
+    # the simulator fills it as an inspector would; reading it back gives every row
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    pd.DataFrame({"uscc": list(plan), "month": date(2026, 11, 1), "true_p": 0.5}).to_parquet(
+        truth / "true_risk.parquet"
+    )
+    filled = tmp_path / "filled.xlsx"
+    done = fill_outcome_file(path, truth, filled, T1, seed=1, unreachable=0.2, not_inspected=0.1)
+    back = read_outcome_file(filled)
+    assert back.plan_id == "CJ-20261101" and back.open_rows == 0
+    assert len(back.filled) == len(plan) and set(back.filled["result"]) <= set(RESULT_TEXT.values())
+    assert (back.filled.set_index("uscc")["result"] == done.set_index("uscc")["result"]).all()
+    # a row left blank is open, not delivered; a second plan id in one file is refused
+    wb = load_workbook(filled)
+    ws = wb.active
+    ws.cell(HEADER_ROW + 1, 8).value = None  # (value=None would not clear it)
+    wb.save(filled)
+    assert read_outcome_file(filled).open_rows == 1
+    ws.cell(HEADER_ROW + 2, 1, value="CJ-20261001")
+    wb.save(filled)
+    with pytest.raises(OutcomeFileError, match="one plan per file"):
+        read_outcome_file(filled)

@@ -513,6 +513,29 @@ PLAN_COMMITMENTS = Table(
     "plan. One row per plan: a period never gets a second seed",
 )
 
+OUTCOME_IMPORTS = Table(
+    "audit",
+    "outcome_imports",
+    _schema(
+        _col("file_sha256", S, False),
+        _col("file_name", S, False),
+        _col("sheet_row", L, False),
+        _col("plan_id", S, False),
+        _col("uscc", S, False),
+        _col("result", S),
+        _col("inspected_on", S),
+        _col("inspector_ids", S),
+        _col("note", S),
+        _col("delivery_date", D, False),
+        _col("landed_as", S),
+        _col("imported_at", TS, False),
+    ),
+    keys=("file_sha256", "sheet_row"),
+    description="检查结果导入 / every filled row of an imported outcome file (the result, date, "
+    "inspectors and the inspector's note as written), the delivery it became (landed_as: the "
+    "landing file) and when; rows left open are not recorded",
+)
+
 WARNINGS = Table(
     "gold",
     "warnings",
@@ -544,6 +567,7 @@ INSIGHT_TABLES: tuple[Table, ...] = (
     CREDIT_TIERS,
     INSPECTION_PLAN,
     PLAN_COMMITMENTS,
+    OUTCOME_IMPORTS,
     WARNINGS,
 )
 

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from pipelines.marts import (
     mart_enforcement_stats,
     mart_model_performance,
+    mart_plan_completion,
     mart_plan_outcomes,
     mart_quality_trend,
     mart_quarantine,
@@ -104,6 +105,14 @@ def build_marts(
     frames[serving.MART_PLAN_OUTCOMES] = mart_plan_outcomes.build(
         spark, read(tables.INSPECTION_PLAN), read(tables.FCT_INSPECTION), regions
     ).toPandas()
+    _, by_inspector = mart_plan_completion.build(
+        spark,
+        read(tables.INSPECTION_PLAN),
+        read(tables.FCT_INSPECTION),
+        regions,
+        read(tables.DIM_INSPECTOR),
+    )
+    frames[serving.MART_PLAN_INSPECTORS] = by_inspector.toPandas()
     sources = spark.createDataFrame(
         [(name, spec.title_zh) for name, spec in SOURCES.items()], "source string, source_zh string"
     )
