@@ -315,7 +315,9 @@ def train_and_gate(params: dict[str, Any], plan: dict[str, Any]) -> dict[str, An
         truth_dir=truth if truth and Path(truth).exists() else None,
         schedule=_schedule(plan),
         policy=PromotionPolicy(
-            margin=float(params["margin"]), fairness_bound=float(params["fairness_bound"])
+            margin=float(params["margin"]),
+            fairness_bound=float(params["fairness_bound"]),
+            tolerance=float(params.get("tolerance", 0.01)),
         ),
     )
     return {

@@ -33,6 +33,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         years=args.years,
         seed=args.seed,
         increment_days=args.increment_days,
+        drift=args.drift,
     )
     summary = simulate(config, Path(args.out), progress=lambda m: console.log(m))
     console.print(
@@ -157,7 +158,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     spark = _spark()
-    policy = PromotionPolicy(margin=args.margin, fairness_bound=args.fairness_bound)
+    policy = PromotionPolicy.from_policy(
+        margin=args.margin, fairness_bound=args.fairness_bound, tolerance=args.tolerance
+    )
     decision = train_and_register(
         spark, settings, seed=args.seed, truth_dir=args.truth, policy=policy, say=console.log
     )
@@ -565,6 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--years", type=int, default=5)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--increment-days", type=int, default=3)
+    p.add_argument("--drift", type=float, default=0.0, help="risk drift over the span (0 = off)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_simulate)
 
@@ -593,8 +597,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="backtest, register and gate a challenger risk model")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--truth", help="simulator truth folder, for the oracle baseline")
-    p.add_argument("--margin", type=float, default=0.005, help="precision@k to beat by")
-    p.add_argument("--fairness-bound", type=float, default=0.05, help="max widening of a gap")
+    p.add_argument("--margin", type=float, help="precision@k another recipe must beat by")
+    p.add_argument("--tolerance", type=float, help="how much worse a same-recipe refresh may be")
+    p.add_argument("--fairness-bound", type=float, help="max widening of a gap")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("score", help="score active enterprises at an as-of date (Spark)")
