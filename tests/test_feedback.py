@@ -23,7 +23,7 @@ from pipelines.features.build import build_features
 from pipelines.inspection_results import CLEAN, FOUND, NOT_INSPECTED, TOOK_PLACE, UNREACHABLE
 from pipelines.simulator.outcomes import fill_outcome_file
 from pipelines.sources import INSPECTION
-from risk_insight.feedback import hit_rate_by_tier, plan_outcomes_in_silver
+from risk_insight.feedback import hit_rate_by_tier, plan_frame, plan_outcomes_in_silver
 from risk_insight.outcomes import OutcomeFileError, import_outcomes, plan_completion, write_template
 from risk_insight.plan import build_plan, load_roster, plan_rows
 from risk_insight.tiers import build_tiers
@@ -99,7 +99,8 @@ def test_outcomes_of_plan_n_are_labels_for_model_n_plus_1(spark, delivered_world
     probs = plan_rows(spark, plan.plan_id, s).select("uscc", "inclusion_prob").toPandas()
     w = (1 / probs.set_index("uscc")["inclusion_prob"]).loc[took.index]
     assert np.allclose(rows["draw_weight"].to_numpy(), w.to_numpy())
-    hits = hit_rate_by_tier(outcomes)
+    tiers = plan_frame(spark, T, s)[["uscc", "tier"]]  # the outcome file carries no tier
+    hits = hit_rate_by_tier(outcomes.merge(tiers, on="uscc"))
     assert hits["inspected"].sum() == len(took) and hits["hit_rate"].between(0, 1).all()
 
     # plan completion: drawn = inspected + unreachable + not inspected, none left open
