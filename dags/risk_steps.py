@@ -208,7 +208,8 @@ def data_docs(params: dict[str, Any]) -> str:
 
 
 def insight(params: dict[str, Any], as_of: str) -> Any:
-    """Tiers, random-draw plans, target lists and warnings at the as-of date."""
+    """Tiers, the period's random-draw plan (drawn by the period's first run, reused after),
+    district and inspector lists and warnings at the as-of date."""
     from risk_insight.insight import run_insight
 
     s = settings_for(params)
