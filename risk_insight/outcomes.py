@@ -387,4 +387,7 @@ def plan_completion(spark: SparkSession, plan_id: str, settings: Settings | None
         tables.read(spark, tables.DIM_REGION, s),
         tables.read(spark, tables.DIM_INSPECTOR, s),
     )
-    return by_district.toPandas(), by_inspector.toPandas()
+    return (
+        by_district.orderBy("region_code").toPandas(),
+        by_inspector.orderBy("region_code", "inspector_id").toPandas(),
+    )

@@ -184,8 +184,8 @@ FEATURES: tuple[Feature, ...] = (
         "penalty_recency_score",
         "supervision",
         1,
-        "近期行政处罚加权{v}次",
-        "recency-weighted penalties {v}",
+        "近年受过行政处罚（按时间加权{v}）",
+        "penalised in recent years (recency-weighted {v})",
         "{:.1f}",
     ),
     Feature(
