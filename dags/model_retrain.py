@@ -35,7 +35,8 @@ PARAMS = {
     "fold_step_months": Param(6, type="integer", minimum=1),
     "train_step_months": Param(3, type="integer", minimum=1),
     "warmup_months": Param(6, type="integer", minimum=0),
-    "margin": Param(0.005, type="number", description="precision@k the challenger must add"),
+    "margin": Param(0.005, type="number", description="precision@k another recipe must add"),
+    "tolerance": Param(0.01, type="number", description="how much worse a refresh may be"),
     "fairness_bound": Param(0.05, type="number", description="max widening of a fairness gap"),
 }
 

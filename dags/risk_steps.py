@@ -215,7 +215,8 @@ def data_docs(params: dict[str, Any]) -> str:
 
 
 def insight(params: dict[str, Any], as_of: str) -> Any:
-    """Tiers, random-draw plans, target lists and warnings at the as-of date."""
+    """Tiers, the period's random-draw plan (drawn by the period's first run, reused after),
+    district and inspector lists and warnings at the as-of date."""
     from risk_insight.insight import run_insight
 
     s = settings_for(params)
@@ -322,7 +323,9 @@ def train_and_gate(params: dict[str, Any], plan: dict[str, Any]) -> dict[str, An
         truth_dir=truth if truth and Path(truth).exists() else None,
         schedule=_schedule(plan),
         policy=PromotionPolicy(
-            margin=float(params["margin"]), fairness_bound=float(params["fairness_bound"])
+            margin=float(params["margin"]),
+            fairness_bound=float(params["fairness_bound"]),
+            tolerance=float(params.get("tolerance", 0.01)),
         ),
     )
     return {

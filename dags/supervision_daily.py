@@ -4,7 +4,10 @@ wait for the delivery (a sensor: until every source the mappings expect that day
 the sources' wait time has passed) → land → bronze gate → conform → silver gate → features →
 score → gold gate →
 tiers/plans/lists/warnings → serving marts → BI refresh; Data Docs are rebuilt whatever
-happened. A blocking quality failure raises ``GateBlocked``: the gate task fails, its ledger
+happened. The 双随机 plan is per plan period (tier policy ``plan.period``): the first run of a
+period commits its seed (unless the previous plan already did) before the tiers are built and
+draws the plan; the other runs of the period reuse it; warnings compare with the previous
+period. A blocking quality failure raises ``GateBlocked``: the gate task fails, its ledger
 rows stay in audit.quality_results, and every task after it ends ``upstream_failed``.
 Every step is idempotent (checksum-skipped landing, MERGE / replaceWhere writes), so a
 re-run or a backfill of a date leaves the lake as one clean pass would.

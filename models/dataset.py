@@ -41,6 +41,8 @@ def load_frame(
     pdf["as_of"] = pd.to_datetime(pdf["as_of"]).dt.date
     for c in LABEL_COLUMNS:
         pdf[c] = pdf[c].astype(int)
+    # 1 / inclusion probability of a random draw's stratum (NaN unless drawn; see labels.py)
+    pdf["draw_weight"] = pd.to_numeric(pdf["draw_weight"], errors="coerce").astype("float64")
     return pdf.sort_values(["as_of", "uscc"], kind="stable").reset_index(drop=True)
 
 

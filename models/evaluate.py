@@ -2,6 +2,18 @@
 
 Precision at k is judged at the C+D budget: k = 20 % of the population judged (DOMAIN.md
 tiers). The random draw's hit rate is its expectation, the population's base rate.
+
+Unbiased judging. The headline population is the random draws (``drawn``), and the plans draw
+tier strata at different ratios (D 50 %, A 2 %), so a drawn enterprise stands for 1 /
+(its stratum's inclusion probability) enterprises (``draw_weight`` from the labels; 1 for
+historical draws without a recorded plan). Every figure on ``drawn`` is weighted
+(Horvitz-Thompson): the base rate is sum(w y) / sum(w); the top k is the highest-scored rows
+until their weight reaches 20 % of the population's; precision, recall and lift follow from the
+weighted sums; AUC and Brier take the weights as sample weights; the reliability curve is
+weighted per bin; the fairness gaps are computed on the random draws, weighted. Unweighted, a
+sample that over-represents D would overstate the base rate and understate lift. The same
+figures unweighted are kept as ``drawn_unweighted`` for comparison; ``inspected`` (biased by
+past targeting) and ``all`` are unweighted.
 """
 
 from __future__ import annotations
@@ -17,7 +29,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 
 BUDGET_SHARE = 0.20  # C + D tiers
 MIN_GROUP = 30  # smallest group that enters a fairness gap
-POPULATIONS = ("drawn", "inspected", "all")
+POPULATIONS = ("drawn", "drawn_unweighted", "inspected", "all")
 HEADLINE = "drawn"  # the unbiased population: random-draw inspections
 
 
@@ -40,64 +52,117 @@ def top_k(score: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return mask
 
 
+def top_share(
+    score: np.ndarray, weight: np.ndarray | None, share: float = BUDGET_SHARE, seed: int = 0
+) -> np.ndarray:
+    """Boolean mask of the highest scores (ties by a seeded random order) whose weight before
+    them is under ``share`` of the total: the top ``share`` of the population the weighted
+    sample stands for. With unit weights this is :func:`top_k` with k = :func:`budget`."""
+    n = len(score)
+    w = np.ones(n) if weight is None else np.asarray(weight, float)
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(n), -np.nan_to_num(score, nan=-np.inf)))
+    before = np.concatenate([[0.0], np.cumsum(w[order])[:-1]])
+    mask = np.zeros(n, bool)
+    mask[order[before < share * w.sum() - 1e-12]] = True
+    return mask
+
+
 def budget(n: int, share: float = BUDGET_SHARE) -> int:
     """k for a population of ``n``: the C+D share, at least one."""
     return max(1, int(math.ceil(share * n)))
 
 
-def targeting(y: np.ndarray, score: np.ndarray, share: float = BUDGET_SHARE) -> dict[str, float]:
-    """AUC, precision / recall / lift at k = ``share`` of the population."""
-    n, hits = len(y), int(y.sum())
-    k = budget(n, share)
-    sel = top_k(score, k)
-    prec = float(y[sel].mean()) if n else float("nan")
-    base = float(y.mean()) if n else float("nan")
-    auc = float(roc_auc_score(y, np.nan_to_num(score))) if 0 < hits < n else float("nan")
+def _wmean(v: np.ndarray, w: np.ndarray) -> float:
+    return float((v * w).sum() / w.sum()) if w.sum() > 0 else float("nan")
+
+
+def targeting(
+    y: np.ndarray, score: np.ndarray, share: float = BUDGET_SHARE, weight: np.ndarray | None = None
+) -> dict[str, float]:
+    """AUC, precision / recall / lift at the top ``share`` of the population, weighted by
+    ``weight`` (each row standing for that many enterprises; None: one each)."""
+    n = len(y)
+    w = np.ones(n) if weight is None else np.asarray(weight, float)
+    hits = int(y.sum())
+    sel = top_share(score, w, share)
+    prec = _wmean(y[sel], w[sel]) if n else float("nan")
+    base = _wmean(y, w) if n else float("nan")
+    found = float((w * y).sum())
+    auc = (
+        float(roc_auc_score(y, np.nan_to_num(score), sample_weight=w))
+        if 0 < hits < n
+        else float("nan")
+    )
     return {
         "n": n,
-        "k": k,
+        "k": int(sel.sum()),
+        "population": float(w.sum()),
         "positives": hits,
         "base_rate": base,
         "precision_at_k": prec,
-        "recall_at_k": float(y[sel].sum() / hits) if hits else float("nan"),
+        "recall_at_k": float((w * y)[sel].sum() / found) if found else float("nan"),
         "lift": prec / base if base else float("nan"),
         "auc": auc,
     }
 
 
-def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
-    """Mean predicted vs observed rate per predicted-probability decile."""
+def reliability(
+    y: np.ndarray, p: np.ndarray, bins: int = 10, weight: np.ndarray | None = None
+) -> list[dict[str, float]]:
+    """Mean predicted vs observed rate per predicted-probability decile (weighted means)."""
     if len(y) == 0:
         return []
+    w = np.ones(len(y)) if weight is None else np.asarray(weight, float)
     q = np.unique(np.quantile(p, np.linspace(0, 1, bins + 1)))
+    if len(q) == 1:  # one predicted value: a single bin
+        q = np.array([q[0], q[0]])
     idx = np.clip(np.searchsorted(q, p, side="right") - 1, 0, len(q) - 2)
     out = []
     for b in range(len(q) - 1):
         m = idx == b
         if m.any():
             out.append(
-                {"predicted": float(p[m].mean()), "observed": float(y[m].mean()), "n": int(m.sum())}
+                {
+                    "predicted": _wmean(p[m], w[m]),
+                    "observed": _wmean(y[m], w[m]),
+                    "n": int(m.sum()),
+                }
             )
     return out
 
 
+def brier(y: np.ndarray, p: np.ndarray, weight: np.ndarray | None = None) -> float:
+    """(Weighted) Brier score; NaN on an empty sample."""
+    if len(y) == 0:
+        return float("nan")
+    return float(brier_score_loss(y, p, sample_weight=weight))
+
+
 def fairness_gaps(
-    df: pd.DataFrame, y: np.ndarray, score: np.ndarray, by: str, share: float = BUDGET_SHARE
+    df: pd.DataFrame,
+    y: np.ndarray,
+    score: np.ndarray,
+    by: str,
+    share: float = BUDGET_SHARE,
+    weight: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Hit rate among the selected and false-positive rate per group; gap = max - min over
-    groups with at least ``MIN_GROUP`` members (and ``MIN_GROUP`` / 5 selected for hit rate)."""
-    sel = top_k(score, budget(len(y), share))
+    """Hit rate among the selected and false-positive rate per group (weighted); gap = max -
+    min over groups with at least ``MIN_GROUP`` members (and ``MIN_GROUP`` / 5 selected for
+    hit rate)."""
+    w = np.ones(len(y)) if weight is None else np.asarray(weight, float)
+    sel = top_share(score, w, share)
     groups, hit, fpr = {}, [], []
     for g, idx in df.groupby(by, sort=True).indices.items():
         if len(idx) < MIN_GROUP:
             continue
-        s, t = sel[idx], y[idx]
-        neg = (t == 0).sum()
+        s, t, wg = sel[idx], y[idx], w[idx]
+        neg = wg[t == 0].sum()
         row = {
             "n": int(len(idx)),
             "selected": int(s.sum()),
-            "hit_rate": float(t[s].mean()) if s.sum() else None,
-            "fpr": float((s & (t == 0)).sum() / neg) if neg else None,
+            "hit_rate": _wmean(t[s], wg[s]) if s.sum() else None,
+            "fpr": float(wg[s & (t == 0)].sum() / neg) if neg else None,
         }
         groups[str(g)] = row
         if s.sum() >= MIN_GROUP // 5 and row["hit_rate"] is not None:
@@ -111,44 +176,70 @@ def fairness_gaps(
     }
 
 
-def curve(y: np.ndarray, score: np.ndarray, shares: Sequence[float]) -> list[float]:
-    """Precision at each share of the population."""
-    return [float(y[top_k(score, budget(len(y), s))].mean()) if len(y) else 0.0 for s in shares]
+def curve(
+    y: np.ndarray, score: np.ndarray, shares: Sequence[float], weight: np.ndarray | None = None
+) -> list[float]:
+    """Precision at each share of the population (weighted)."""
+    if not len(y):
+        return [0.0 for _ in shares]
+    w = np.ones(len(y)) if weight is None else np.asarray(weight, float)
+    out = []
+    for s in shares:
+        sel = top_share(score, w, s)
+        out.append(_wmean(y[sel], w[sel]))
+    return out
+
+
+def draw_weights(test: pd.DataFrame) -> np.ndarray:
+    """Each row's weight on the random-draw population: ``draw_weight`` (1 / inclusion
+    probability of its stratum), 1 where none is recorded."""
+    if "draw_weight" not in test:
+        return np.ones(len(test))
+    return pd.to_numeric(test["draw_weight"], errors="coerce").fillna(1.0).to_numpy(float)
 
 
 def evaluate_fold(
     test: pd.DataFrame, prob: np.ndarray, oracle: np.ndarray | None
 ) -> dict[str, Any]:
-    """Every metric of one backtest fold: per population, model vs rules vs random vs oracle,
-    plus calibration and fairness gaps of the model (on the inspected population)."""
+    """Every metric of one backtest fold: per population, model vs rules vs random vs oracle;
+    calibration and fairness gaps of the model on the random draws, weighted (and the Brier
+    score on the inspected beside it)."""
     rules = rules_score(test)
     out: dict[str, Any] = {"populations": {}}
+    drawn = test["drawn"].to_numpy() == 1
     masks = {
-        "drawn": test["drawn"].to_numpy() == 1,
+        "drawn": drawn,
+        "drawn_unweighted": drawn,
         "inspected": test["inspected"].to_numpy() == 1,
         "all": np.ones(len(test), bool),
     }
+    weights = draw_weights(test)
     shares = [i / 100 for i in range(1, 101)]
     for name, m in masks.items():
         y = test["label"].to_numpy()[m]
+        w = weights[m] if name == "drawn" else None
         pop: dict[str, Any] = {
-            "model": targeting(y, prob[m]),
-            "rules": targeting(y, rules[m]),
+            "model": targeting(y, prob[m], weight=w),
+            "rules": targeting(y, rules[m], weight=w),
         }
-        base = float(y.mean()) if len(y) else float("nan")
+        base = _wmean(y, np.ones(len(y)) if w is None else w) if len(y) else float("nan")
         pop["random"] = {
             "n": int(len(y)),
-            "k": budget(len(y)),
+            "k": pop["model"]["k"],
+            "population": pop["model"]["population"],
             "precision_at_k": base,
             "recall_at_k": BUDGET_SHARE,
             "lift": 1.0,
             "auc": 0.5,
         }
-        curves = {"model": curve(y, prob[m], shares), "rules": curve(y, rules[m], shares)}
+        curves = {
+            "model": curve(y, prob[m], shares, w),
+            "rules": curve(y, rules[m], shares, w),
+        }
         if oracle is not None:
-            o = oracle[m]
-            pop["oracle"] = targeting(y, np.nan_to_num(o, nan=-1.0))
-            curves["oracle"] = curve(y, np.nan_to_num(o, nan=-1.0), shares)
+            o = np.nan_to_num(oracle[m], nan=-1.0)
+            pop["oracle"] = targeting(y, o, weight=w)
+            curves["oracle"] = curve(y, o, shares, w)
             pop["model_to_oracle"] = (
                 pop["model"]["precision_at_k"] / pop["oracle"]["precision_at_k"]
                 if pop["oracle"]["precision_at_k"]
@@ -156,13 +247,20 @@ def evaluate_fold(
             )
         pop["curves"] = curves
         out["populations"][name] = pop
+    y_all = test["label"].to_numpy()
     ins = masks["inspected"]
-    y_ins = test["label"].to_numpy()[ins]
-    out["brier"] = float(brier_score_loss(y_ins, prob[ins])) if ins.any() else float("nan")
-    out["reliability"] = reliability(y_ins, prob[ins])
-    sub = test[ins].reset_index(drop=True)
+    out["brier_inspected"] = brier(y_all[ins], prob[ins])
+    out["brier"] = brier(y_all[drawn], prob[drawn], weights[drawn])
+    out["reliability"] = reliability(y_all[drawn], prob[drawn], weight=weights[drawn])
+    sub = test[drawn].reset_index(drop=True)
     out["fairness"] = {
-        by: fairness_gaps(sub, y_ins, prob[ins], by) for by in ("region_code", "size_band")
+        by: fairness_gaps(sub, y_all[drawn], prob[drawn], by, weight=weights[drawn])
+        for by in ("region_code", "size_band")
+    }
+    out["weights"] = {
+        "drawn": int(drawn.sum()),
+        "with_plan_ratio": int((drawn & (weights != 1.0)).sum()),
+        "population": float(weights[drawn].sum()),
     }
     return out
 
@@ -186,6 +284,7 @@ def summarise(folds: dict[str, dict[str, Any]]) -> dict[str, Any]:
             lambda f, p=pop: f["populations"][p].get("model_to_oracle")
         )
     out["brier"] = mean(lambda f: f["brier"])
+    out["brier_inspected"] = mean(lambda f: f.get("brier_inspected"))
     for by in ("region_code", "size_band"):
         for g in ("hit_rate_gap", "fpr_gap"):
             out[f"fairness.{by}.{g}"] = mean(lambda f, b=by, g=g: f["fairness"][b][g])
@@ -284,7 +383,7 @@ def plot(metrics: dict[str, Any], population: str = HEADLINE) -> bytes:
             ax.plot(pred, [r["observed"] for r in rel], "o-", label="model")
             top = max(max(pred), max(r["observed"] for r in rel))
             ax.plot([0, top], [0, top], color="grey", lw=1, label="perfect")
-        ax.set_title(f"reliability (inspected), Brier {f['brier']:.3f}", fontsize=9)
+        ax.set_title(f"reliability (random draws, weighted), Brier {f['brier']:.3f}", fontsize=9)
         ax.set_xlabel("predicted probability")
         ax.set_ylabel("observed rate")
         ax.legend(fontsize=8)
@@ -307,7 +406,7 @@ def report_files(metrics: dict[str, Any], title: str) -> dict[str, bytes]:
             "",
         ]
     lines += [
-        "## Calibration and fairness (inspected population)",
+        "## Calibration and fairness (random draws, weighted by 1 / inclusion probability)",
         "",
         "| fold | Brier | hit-rate gap region | FPR gap region | hit-rate gap size | "
         "FPR gap size |",

@@ -32,8 +32,9 @@ class ShortHistory(ScheduleParams):
 
 
 class Promotion(BaseModel):
-    margin: float = 0.005
-    fairness_bound: float = 0.05
+    margin: float = Field(0.005, ge=0)  # another recipe must beat the champion's by this
+    tolerance: float = Field(0.01, ge=0)  # a same-recipe refresh may be this much worse
+    fairness_bound: float = Field(0.05, ge=0)
 
 
 class ModelPolicy(BaseModel):

@@ -7,6 +7,21 @@ A model lives in ``<lake_root>/models/<version>/``: ``booster.txt``, ``features.
 ``audit.model_decisions`` one row per gate decision; the champion is the challenger of the
 latest promoted decision. Artifacts go through :mod:`warehouse.storage`, so the lake may be
 on a local disk or in object storage.
+
+The gate (``models/policy.yaml`` promotion). A challenger of the champion's recipe (the same
+features and parameters: a scheduled retrain on newer data) is compared with the champion *as
+deployed* — its frozen booster and calibration, loaded from its artifacts — on the newest
+labelled folds the champion did not train on (test as-of after its last training and
+calibration date) and the challenger's final model did not train on either; both are judged
+the same way there (weighted precision at the C+D budget on random draws, fairness gaps). The
+challenger is promoted when it is not worse than the champion by more than ``tolerance`` and
+no fairness gap widens by more than ``fairness_bound``; with no such fold there is nothing new
+to judge on and the champion stays. (The challenger's training as-of dates precede those folds
+but their label windows overlap them, which leans the comparison a little towards the refresh;
+what the gate guards against is a refresh that newer data made worse, such as a broken feed.
+Its own backtest on those folds is recorded beside.) A challenger of another recipe must beat
+the champion's recipe re-backtested on the same folds and data by ``margin``, under the same
+fairness bound.
 """
 
 from __future__ import annotations
@@ -38,12 +53,26 @@ GAP_KEYS = (
 
 @dataclass(frozen=True)
 class PromotionPolicy:
-    """A challenger must beat the champion's mean precision at the C+D budget (random-draw
-    population) by ``margin`` and may widen no fairness gap by more than ``fairness_bound``."""
+    """Another recipe must beat the champion's recipe (mean weighted precision at the C+D
+    budget on random draws) by ``margin``; a same-recipe refresh may be at most ``tolerance``
+    worse than the deployed champion on the newest folds; neither may widen a fairness gap by
+    more than ``fairness_bound``."""
 
     margin: float = 0.005
     fairness_bound: float = 0.05
+    tolerance: float = 0.01
     metric: str = f"{HEADLINE}.model.precision_at_k"
+
+    @classmethod
+    def from_policy(cls, **overrides: float | None) -> PromotionPolicy:
+        """The promotion section of ``models/policy.yaml``, with explicit ``overrides``
+        (None: the policy's value)."""
+        from models.policy import load_model_policy
+
+        p = load_model_policy().promotion
+        values = {"margin": p.margin, "fairness_bound": p.fairness_bound, "tolerance": p.tolerance}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
 
 
 @dataclass
@@ -105,13 +134,17 @@ later as-of date. Final model: train {sched.get("final", {}).get("train", ["?"])
 {sched.get("final", {}).get("train", ["?"])[-1]}, calibration
 {sched.get("final", {}).get("calibration", "?")}.
 
-**Backtests** (random-draw inspections, precision at k = 20 %):
+**Backtests** (random-draw inspections, precision at k = 20 % of the population they stand
+for; each draw weighted by 1 / its stratum's inclusion probability, recorded in
+gold.inspection_plan through its plan id — {_weights_note(metrics)}):
 
 | fold | model | rules | random | oracle | lift | model/oracle |
 |---|---|---|---|---|---|---|
 {rows}
 
-Brier (inspected): {s["brier"]:.4f}. Fairness gaps (mean over folds): region hit rate
+Brier (random draws, weighted): {s["brier"]:.4f}; on all inspected (unweighted):
+{s.get("brier_inspected", float("nan")):.4f}. Fairness gaps on random draws, weighted (mean
+over folds): region hit rate
 {s["fairness.region_code.hit_rate_gap"]:.3f}, region FPR {s["fairness.region_code.fpr_gap"]:.3f},
 size hit rate {s["fairness.size_band.hit_rate_gap"]:.3f}, size FPR
 {s["fairness.size_band.fpr_gap"]:.3f}.
@@ -119,7 +152,22 @@ size hit rate {s["fairness.size_band.hit_rate_gap"]:.3f}, size FPR
 **Limits.** Trained on past inspections, which were partly targeted (complaints, lists): the
 model learns risk as those inspections saw it. Region is an input; its gaps are audited above.
 Scores are calibrated on inspected enterprises, i.e. "if inspected, probability of a finding".
+Random draws without a recorded plan ratio (historical draws, other systems' plans) count with
+weight 1: they were drawn uniformly, so within them the figures are unbiased, but beside
+tier-stratified plan draws (weights 2 to 50) they are under-weighted relative to the
+population they stand for. Inspections reported as unreachable (无法联系) or not inspected
+(未检查) are no observation and are left out of labels and judging.
 """
+
+
+def _weights_note(metrics: dict[str, Any]) -> str:
+    """How many judged draws carried a recorded inclusion probability."""
+    n = sum(f.get("weights", {}).get("drawn", 0) for f in metrics["folds"].values())
+    w = sum(f.get("weights", {}).get("with_plan_ratio", 0) for f in metrics["folds"].values())
+    return (
+        f"{w:,} of {n:,} judged draws over the folds had a recorded ratio; the others "
+        "(historical draws) count with weight 1"
+    )
 
 
 def register(
@@ -187,12 +235,14 @@ def gate(
     challenger: dict[str, Any],
     champion_metrics: dict[str, Any] | None,
     policy: PromotionPolicy | None = None,
+    same_recipe: bool = False,
 ) -> tuple[bool, list[str]]:
-    """Promote or not, and why, from the two backtest summaries (same folds, same data).
+    """Promote or not, and why, from the two summaries (same folds, same data).
 
     Without a champion the challenger must beat the random draw on every fold and the rules
     baseline on the mean over folds (a fold of a small world can tie on a few dozen draws).
-    """
+    ``same_recipe``: a refresh, judged against the deployed champion: not worse than it by
+    more than ``tolerance``; otherwise it must beat the champion's recipe by ``margin``."""
     p = policy or PromotionPolicy()
     if champion_metrics is None:
         pop = p.metric.split(".")[0]
@@ -207,7 +257,19 @@ def gate(
         ]
     reasons, ok = [], True
     new, old = challenger[p.metric], champion_metrics[p.metric]
-    if not (new >= old + p.margin):
+    if same_recipe:
+        if math.isnan(new) or math.isnan(old) or new < old - p.tolerance:
+            ok = False
+            reasons.append(
+                f"{p.metric} {new:.4f} is worse than the deployed champion's {old:.4f} by more "
+                f"than the tolerance {p.tolerance}"
+            )
+        else:
+            reasons.append(
+                f"{p.metric} {new:.4f} vs the deployed champion's {old:.4f}: not worse by more "
+                f"than the tolerance {p.tolerance}"
+            )
+    elif not (new >= old + p.margin):
         ok = False
         reasons.append(f"{p.metric} {new:.4f} does not beat champion {old:.4f} by {p.margin}")
     else:
@@ -224,6 +286,30 @@ def gate(
     return ok, reasons
 
 
+RECIPE_EXCLUDED = ("train_only_inspected",)  # recorded beside the params, part of the recipe
+
+
+def recipe(settings: Settings, version: str) -> dict[str, Any]:
+    """What makes a model's recipe: its features and training parameters (not its data)."""
+    spec = json.loads(read_artifact(settings, version, "features.json"))
+    params = json.loads(read_artifact(settings, version, "params.json"))
+    return {"features": spec["features"], "params": params}
+
+
+def trained_on(settings: Settings, version: str) -> list[str]:
+    """The as-of dates (ISO) a registered model's final fit was trained and calibrated on."""
+    metrics = json.loads(read_artifact(settings, version, "metrics.json"))
+    final = metrics.get("schedule", {}).get("final") or {}
+    return sorted({*final.get("train", []), *([final["calibration"]] if final.get("calibration")
+                                              else [])})  # fmt: skip
+
+
+def trained_until(settings: Settings, version: str) -> str | None:
+    """The last as-of date (ISO) a registered model was trained or calibrated on."""
+    dates = trained_on(settings, version)
+    return dates[-1] if dates else None
+
+
 def promote(
     spark: SparkSession,
     settings: Settings,
@@ -231,22 +317,62 @@ def promote(
     metrics: dict[str, Any],
     champion_backtest: Callable[[dict[str, Any]], dict[str, Any]],
     policy: PromotionPolicy | None = None,
+    champion_deployed: Callable[[str, list[str]], dict[str, Any]] | None = None,
 ) -> Decision:
-    """Run the gate for ``version`` against the champion (its recipe re-backtested on the same
-    folds and data) and record the decision in audit.model_decisions."""
+    """Run the gate for ``version`` against the champion and record the decision in
+    audit.model_decisions. A same-recipe challenger is compared with the champion as deployed
+    on the folds after the champion's training data that its own final model did not train on
+    (``champion_deployed(version, fold_dates)`` judges a registered model's frozen booster and
+    calibration on those folds, for both); another recipe with the champion's recipe
+    re-backtested on the same folds (``champion_backtest(spec)``)."""
+    from models.evaluate import summarise
+
+    p = policy or PromotionPolicy()
     current = champion(spark, settings)
-    champ_summary = None
+    champ_summary, mode, folds, backtest_summary = None, "first", [], None
+    ok, reasons = False, []
+    challenger_summary = metrics["summary"]
     if current is not None:
-        spec = json.loads(read_artifact(settings, current, "features.json"))
-        spec["params"] = json.loads(read_artifact(settings, current, "params.json"))
-        champ_summary = champion_backtest(spec)["summary"]
-    ok, reasons = gate(metrics["summary"], champ_summary, policy)
+        same = recipe(settings, current) == recipe(settings, version)
+        if same and champion_deployed is not None:
+            mode = "deployed"
+            until = trained_until(settings, current) or ""
+            own = set(trained_on(settings, version))
+            folds = sorted(t for t in metrics["folds"] if t > until and t not in own)
+            if not folds:
+                reasons = [
+                    f"no labelled fold after the champion's training data (until {until}): "
+                    "nothing new to judge the refresh on; champion kept"
+                ]
+            else:
+                champ_summary = champion_deployed(current, folds)["summary"]
+                challenger_summary = champion_deployed(version, folds)["summary"]
+                backtest_summary = summarise({t: metrics["folds"][t] for t in folds})
+                ok, reasons = gate(challenger_summary, champ_summary, p, same_recipe=True)
+                reasons.insert(0, f"same recipe, newer data: {version} and the deployed champion "
+                                  f"{current} judged on folds {', '.join(folds)}")  # fmt: skip
+        else:
+            mode = "recipe"
+            spec = json.loads(read_artifact(settings, current, "features.json"))
+            spec["params"] = json.loads(read_artifact(settings, current, "params.json"))
+            champ_summary = champion_backtest(spec)["summary"]
+            folds = sorted(metrics["folds"])
+            ok, reasons = gate(metrics["summary"], champ_summary, p)
+    else:
+        ok, reasons = gate(metrics["summary"], None, p)
     decision = Decision(
         challenger=version,
         champion_before=current,
         promoted=ok,
         reasons=reasons,
-        comparison={"challenger": metrics["summary"], "champion": champ_summary},
+        comparison={
+            "mode": mode,
+            "folds": folds,
+            "policy": asdict(p),
+            "challenger": challenger_summary,
+            "champion": champ_summary,
+            "challenger_backtest": backtest_summary,
+        },
     )
     record(spark, settings, decision)
     return decision

@@ -3,7 +3,11 @@
 The booster travels to the executors as its model string (broadcast); each task scores its
 Arrow batches with ``mapInPandas``, so nothing is collected to the driver. Reasons are the
 five largest LightGBM feature contributions (``pred_contrib``), each rendered in Chinese
-with English beside it.
+with English beside it: codes are shown by name (districts from silver.dim_region, industries
+from the GB/T 4754 reference), and each is flagged ``raises_risk`` when it is a reason an
+inspector can use (positive contribution and a risk-raising value, see
+:mod:`pipelines.features.catalog`). The five kept are the largest contributions among the
+risk-raising ones, filled up with the next largest when fewer than five raise the risk.
 """
 
 from __future__ import annotations
@@ -38,35 +42,80 @@ def credit_score(p: np.ndarray) -> np.ndarray:
 
 
 def reasons_for(
-    x: pd.DataFrame, raw: pd.DataFrame, contrib: np.ndarray, features: list[str], n: int
+    x: pd.DataFrame,
+    raw: pd.DataFrame,
+    contrib: np.ndarray,
+    features: list[str],
+    n: int,
+    names: dict[str, dict[str, tuple[str, str]]] | None = None,
 ) -> list[list[dict[str, Any]]]:
-    """Top ``n`` contributions per row (largest first), rendered with the raw feature value."""
+    """``n`` contributions per row, largest first: the largest risk-raising ones (positive
+    contribution and a value :meth:`Feature.can_raise`), filled up with the next largest
+    others (``raises_risk`` False), rendered with the raw value and ``names`` (per feature,
+    code -> (Chinese, English) name)."""
+    names = names or {}
     out = []
-    top = np.argsort(-contrib[:, : len(features)], axis=1, kind="stable")[:, :n]
+    order = np.argsort(-contrib[:, : len(features)], axis=1, kind="stable")
     for i in range(len(x)):
+        picked, rest = [], []
+        for j in order[i]:
+            f = features[j]
+            c = float(contrib[i, j])
+            value = raw[f].iat[i]
+            raises = c > 0 and BY_NAME[f].can_raise(None if pd.isna(value) else value)
+            (picked if raises else rest).append((j, c, raises))
+            if len(picked) == n:
+                break
+        chosen = sorted(picked + rest[: n - len(picked)], key=lambda t: -t[1])
         row = []
-        for j in top[i]:
+        for j, c, raises in chosen:
             f = features[j]
             value = raw[f].iat[i]
-            zh, en = render(BY_NAME[f], value)
+            zh, en = render(BY_NAME[f], value, names.get(f))
             numeric = None if BY_NAME[f].categorical or pd.isna(value) else float(value)
             row.append(
                 {
                     "feature": f,
                     "value": numeric,
-                    "contribution": float(contrib[i, j]),
+                    "contribution": c,
                     "text_zh": zh,
                     "text_en": en,
+                    "raises_risk": raises,
                 }
             )
         out.append(row)
     return out
 
 
+def code_names(spark: SparkSession, settings: Settings) -> dict[str, dict[str, tuple[str, str]]]:
+    """Names of the categorical codes reasons show: districts (silver.dim_region) and
+    industries (GB/T 4754 sections, quality/reference/industries.csv)."""
+    import csv
+    from pathlib import Path
+
+    regions = {
+        r["region_code"]: (r["region_name"], f"{r['region_name']} ({r['region_code']})")
+        for r in tables.read(spark, tables.DIM_REGION, settings).collect()
+    }
+    path = Path(__file__).resolve().parents[1] / "quality" / "reference" / "industries.csv"
+    with path.open(encoding="utf-8") as fh:
+        industries = {
+            r["industry"]: (r["industry_name"], f"{r.get('industry_name_en') or r['industry']}")
+            for r in csv.DictReader(fh)
+        }
+    return {"region_code": regions, "industry": industries}
+
+
 _BOOSTERS: dict[str, Any] = {}
 
 
-def _scorer(model_string: str, spec: dict[str, Any], version: str, with_reasons: bool):
+def _scorer(
+    model_string: str,
+    spec: dict[str, Any],
+    version: str,
+    with_reasons: bool,
+    names: dict[str, dict[str, tuple[str, str]]] | None = None,
+):
     """The mapInPandas function: batches of feature rows → score rows."""
 
     def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -96,7 +145,7 @@ def _scorer(model_string: str, spec: dict[str, Any], version: str, with_reasons:
             )
             if with_reasons:
                 contrib = booster.predict(x, pred_contrib=True, num_threads=1)
-                out["reasons"] = reasons_for(x, pdf, contrib, feats, N_REASONS)
+                out["reasons"] = reasons_for(x, pdf, contrib, feats, N_REASONS, names)
             else:
                 out["reasons"] = None
             yield out
@@ -126,11 +175,12 @@ def score_frame(
     spark = features.sparkSession
     _local_python(spark)
     bc = spark.sparkContext.broadcast(model_string)
+    names = code_names(spark, settings) if with_reasons else None
     cols = ["as_of", "uscc", "region_code", "size_band", *spec["features"]]
     cols = list(dict.fromkeys(cols))
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        yield from _scorer(bc.value, spec, version, with_reasons)(batches)
+        yield from _scorer(bc.value, spec, version, with_reasons, names)(batches)
 
     return features.select(*cols).mapInPandas(run, out_schema)
 

@@ -333,4 +333,34 @@ def train_and_register(
             bool(p.get("train_only_inspected", TRAIN_ON_INSPECTED_ONLY)),
         )
 
-    return registry.promote(spark, s, version, metrics, champion_backtest, policy)
+    return registry.promote(
+        spark,
+        s,
+        version,
+        metrics,
+        champion_backtest,
+        policy or registry.PromotionPolicy.from_policy(),
+        deployed_evaluator(s, frames, truth_dir),
+    )
+
+
+def deployed_evaluator(
+    settings: Settings,
+    frames: Callable[[list[date], bool], pd.DataFrame],
+    truth_dir: str | None = None,
+) -> Callable[[str, list[str]], dict[str, Any]]:
+    """``evaluate(version, fold_dates)``: a registered model *as deployed* (its frozen booster
+    and calibration from its artifacts) judged on the test frames of those folds, with the
+    same metrics as a backtest fold."""
+    from models import registry
+
+    def evaluate(version: str, fold_dates: list[str]) -> dict[str, Any]:
+        deployed = registry.load(settings, version)
+        folds = {}
+        for t in fold_dates:
+            test = frames([date.fromisoformat(t)], False)
+            oracle = oracle_probabilities(truth_dir, test) if truth_dir else None
+            folds[t] = evaluate_fold(test, deployed.predict(test), oracle)
+        return {"folds": folds, "summary": summarise(folds)}
+
+    return evaluate

@@ -33,6 +33,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         years=args.years,
         seed=args.seed,
         increment_days=args.increment_days,
+        drift=args.drift,
     )
     summary = simulate(config, Path(args.out), progress=lambda m: console.log(m))
     console.print(
@@ -207,7 +208,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     spark = _spark()
-    policy = PromotionPolicy(margin=args.margin, fairness_bound=args.fairness_bound)
+    policy = PromotionPolicy.from_policy(
+        margin=args.margin, fairness_bound=args.fairness_bound, tolerance=args.tolerance
+    )
     decision = train_and_register(
         spark, settings, seed=args.seed, truth_dir=args.truth, policy=policy, say=console.log
     )
@@ -242,7 +245,12 @@ def cmd_tiers(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """Draw the 双随机 plan at --as-of (seeded) and publish it (一公开)."""
+    """Draw the period's 双随机 plan at --as-of (or find it already drawn) and publish it."""
+    if getattr(args, "plan_command", None) == "verify":
+        return cmd_plan_verify(args)
+    if not args.as_of:
+        console.print("[red]plan needs --as-of (or: plan verify PUBLIC_PLAN)[/]")
+        return 2
     from risk_insight.plan import build_plan, load_roster
     from warehouse.settings import get_settings
 
@@ -250,12 +258,132 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.roster:
         load_roster(spark, args.roster, settings)
     plan = build_plan(spark, date.fromisoformat(args.as_of), settings, args.seed)
+    how = f"reused, drawn at {plan.drawn_at}" if plan.reused else "drawn now"
     _print_rows(
-        f"plan {plan.plan_id} (seed {plan.seed}) / 双随机抽查计划",
+        f"plan {plan.plan_id} (seed {plan.seed}, {how}) / 双随机抽查计划",
         ["region", "tier", "drawn"],
         [[r, t, n] for (r, t), n in plan.size.items()],
     )
+    if plan.unassigned:
+        console.print(f"[yellow]{plan.unassigned} drawn enterprises have no inspectors[/]")
     console.print(f"public plan / 一公开: {plan.public_csv}; manifest {plan.manifest}")
+    return 0
+
+
+def cmd_plan_verify(args: argparse.Namespace) -> int:
+    """Recompute a published plan from its public files and revealed seed (no lake needed)."""
+    from risk_insight.plan import verify_plan
+
+    v = verify_plan(args.path, args.commitment)
+    for c in v.checks:
+        console.print(f"[green]✓[/] {c}")
+    for p in v.problems:
+        console.print(f"[red]✗ {p}[/]")
+    console.print(
+        f"plan {v.plan_id}: "
+        + ("[green]verified / 核验通过[/]" if v.ok else "[red]NOT verified[/]")
+    )
+    return 0 if v.ok else 1
+
+
+def cmd_outcomes_template(args: argparse.Namespace) -> int:
+    """Write the outcome file of a plan (XLSX) for the inspectors to fill in."""
+    from risk_insight.outcomes import write_template
+    from warehouse.settings import get_settings
+
+    path = write_template(_spark(), args.plan, get_settings(), args.region, args.out)
+    console.print(f"outcome file / 检查结果登记表: {path}")
+    return 0
+
+
+def cmd_outcomes_simulate(args: argparse.Namespace) -> int:
+    """Synthetic worlds: the simulator plays the inspectors and fills a plan's outcome file."""
+    from pyspark.sql import functions as F
+
+    from pipelines.simulator.outcomes import fill_outcome_file
+    from risk_insight.outcomes import write_template
+    from risk_insight.plan import plan_rows
+    from risk_insight.policy import policy_for
+    from warehouse.settings import get_settings
+
+    settings, spark = get_settings(), _spark()
+    template = args.template or write_template(spark, args.plan, settings)
+    as_of = plan_rows(spark, args.plan, settings).agg(F.min("as_of")).first()[0]
+    done = fill_outcome_file(
+        template, args.truth, args.out, as_of, args.seed,
+        policy_for(settings).draw.inspection_window_days, args.unreachable, args.not_inspected,
+    )  # fmt: skip
+    _print_pairs("simulated outcomes / 模拟检查结果", done["result"].value_counts().to_dict())
+    last = max(done["inspected_on"]) if len(done) else as_of
+    console.print(f"filled outcome file: {args.out} (last inspection {last})")
+    return 0
+
+
+def cmd_outcomes_import(args: argparse.Namespace) -> int:
+    """Deliver a filled outcome file as an inspection extract and land it (run_day)."""
+    from quality.gates import GateBlocked
+    from risk_insight.outcomes import OutcomeFileError, import_outcomes
+    from warehouse.settings import get_settings
+
+    day = date.fromisoformat(args.delivery_date) if args.delivery_date else None
+    try:
+        done = import_outcomes(
+            _spark(), args.file, get_settings(), day, run=not args.no_run, progress=console.log
+        )
+    except OutcomeFileError as bad:
+        console.print(f"[red]{bad}[/]")
+        return 2
+    except GateBlocked as blocked:
+        console.print(f"[red]{blocked}[/]")
+        return 3
+    _print_pairs(f"outcomes of {done.plan_id} / 检查结果", done.by_result)
+    console.print(
+        f"{done.filled} filled rows delivered as {done.extract} ({done.delivery_date}); "
+        f"{done.open_rows} rows still open / 尚未填写"
+    )
+    if done.run is not None:
+        state = "already landed (same file)" if done.skipped else "landed"
+        console.print(
+            f"inspection delivery {state}: {done.landed} rows conformed, {done.quarantined} "
+            "quarantined (see the rectification report)"
+        )
+    return 0
+
+
+def cmd_outcomes_status(args: argparse.Namespace) -> int:
+    """Completion of a plan per district and per inspector."""
+    from risk_insight.outcomes import plan_completion
+    from warehouse.settings import get_settings
+
+    by_district, by_inspector = plan_completion(_spark(), args.plan, get_settings())
+    cols = ["drawn", "inspected", "found_problem", "unreachable", "not_inspected", "not_yet"]
+    _print_rows(
+        f"plan {args.plan}: completion by district / 区县完成情况",
+        ["district", *cols],
+        [[r["region_name"] or r["region_code"], *(int(r[c]) for c in cols)]
+         for _, r in by_district.iterrows()],
+    )  # fmt: skip
+    _print_rows(
+        f"plan {args.plan}: completion by inspector / 检查人员完成情况",
+        ["district", "inspector", *cols],
+        [[r["region_name"] or r["region_code"], f"{r['inspector_id']} {r['inspector_name']}",
+          *(int(r[c]) for c in cols)] for _, r in by_inspector.iterrows()],
+    )  # fmt: skip
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Why an enterprise has its tier, with the source records behind each reason."""
+    from risk_insight.explain import explain, render_explanation
+    from warehouse.settings import get_settings
+
+    as_of = date.fromisoformat(args.as_of) if args.as_of else None
+    try:
+        e = explain(_spark(), args.uscc, as_of, get_settings())
+    except LookupError as missing:
+        console.print(f"[red]{missing}[/]")
+        return 2
+    print(render_explanation(e))
     return 0
 
 
@@ -491,6 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--years", type=int, default=5)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--increment-days", type=int, default=3)
+    p.add_argument("--drift", type=float, default=0.0, help="risk drift over the span (0 = off)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_simulate)
 
@@ -529,8 +658,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="backtest, register and gate a challenger risk model")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--truth", help="simulator truth folder, for the oracle baseline")
-    p.add_argument("--margin", type=float, default=0.005, help="precision@k to beat by")
-    p.add_argument("--fairness-bound", type=float, default=0.05, help="max widening of a gap")
+    p.add_argument("--margin", type=float, help="precision@k another recipe must beat by")
+    p.add_argument("--tolerance", type=float, help="how much worse a same-recipe refresh may be")
+    p.add_argument("--fairness-bound", type=float, help="max widening of a gap")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("score", help="score active enterprises at an as-of date (Spark)")
@@ -542,11 +672,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", required=True, help="as-of date of the scores, YYYY-MM-DD")
     p.set_defaults(func=cmd_tiers)
 
-    p = sub.add_parser("plan", help="seeded 双随机 inspection plan and its public file (一公开)")
-    p.add_argument("--as-of", required=True, help="as-of date of the tiers, YYYY-MM-DD")
-    p.add_argument("--seed", type=int, help="draw seed (default: the policy's)")
+    p = sub.add_parser("plan", help="the period's 双随机 plan and its public file (一公开)")
+    p.add_argument("--as-of", help="as-of date of the tiers, YYYY-MM-DD")
+    p.add_argument("--seed", type=int, help="a chosen seed (default: the committed one)")
     p.add_argument("--roster", help="inspector roster CSV to load first (inspector_id,name,…)")
     p.set_defaults(func=cmd_plan)
+    plan_sub = p.add_subparsers(dest="plan_command")
+    v = plan_sub.add_parser("verify", help="recompute a published plan from its public files")
+    v.add_argument("path", help="the plan's public folder or its public_plan.csv")
+    v.add_argument("--commitment", help="the commitment file published when the period opened")
+    v.set_defaults(func=cmd_plan)
+
+    outcomes = sub.add_parser("outcomes", help="record what inspectors found (检查结果)")
+    osub = outcomes.add_subparsers(dest="outcomes_command", required=True)
+    p = osub.add_parser("template", help="the XLSX an inspector fills in, one row per drawn")
+    p.add_argument("--plan", required=True, help="plan id, e.g. CJ-20261101")
+    p.add_argument("--region", help="one district only")
+    p.add_argument("--out", help="file to write (default <outputs>/outcomes/<plan>/)")
+    p.set_defaults(func=cmd_outcomes_template)
+    p = osub.add_parser("import", help="land a filled outcome file through the normal run")
+    p.add_argument("file", help="the filled XLSX")
+    p.add_argument("--delivery-date", help="delivery date, YYYY-MM-DD (default today)")
+    p.add_argument("--no-run", action="store_true", help="write the delivery, do not run it")
+    p.set_defaults(func=cmd_outcomes_import)
+    p = osub.add_parser("simulate", help="synthetic worlds: fill an outcome file from truth")
+    p.add_argument("--plan", required=True)
+    p.add_argument("--truth", required=True, help="the simulator's truth folder")
+    p.add_argument("--template", help="outcome file to fill (default: write one)")
+    p.add_argument("--out", required=True, help="the filled file to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--unreachable", type=float, default=0.03, help="share 无法联系")
+    p.add_argument("--not-inspected", type=float, default=0.02, help="share 未检查")
+    p.set_defaults(func=cmd_outcomes_simulate)
+    p = osub.add_parser("status", help="plan completion per district and inspector")
+    p.add_argument("--plan", required=True)
+    p.set_defaults(func=cmd_outcomes_status)
+
+    p = sub.add_parser("explain", help="why an enterprise has its tier, with source records")
+    p.add_argument("uscc")
+    p.add_argument("--as-of", help="as-of date (default: its latest)")
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("lists", help="one district's target list (CSV with BOM + XLSX)")
     p.add_argument("--region", required=True, help="district code, e.g. 110101")

@@ -1,7 +1,11 @@
-"""The risk-insight stage in one call: tiers -> plan -> every district's list -> warnings.
+"""The risk-insight stage in one call: open the plan period -> tiers -> the period's plan ->
+warnings -> every district's list (and each inspector's).
 
 ``run_insight(spark, as_of, settings)`` is what the demo and the Airflow DAG call after
-scoring; ``print_insight_summary(summary, console)`` prints its closing output.
+scoring, every day: the first run of a plan period commits its seed (if the previous plan did
+not already) *before* building the tiers, then draws the plan; later runs of the period reuse
+that plan. Warnings compare with the previous period. ``print_insight_summary(summary,
+console)`` prints its closing output.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from risk_insight.lists import (
     HEADERS,
     ListFiles,
     district_list,
+    list_meta,
     lists_folder,
     regions_at,
     write_list,
 )
-from risk_insight.plan import PlanResult, build_plan
+from risk_insight.plan import PlanResult, build_plan, open_period
 from risk_insight.policy import policy_for
 from risk_insight.tiers import build_tiers
 from risk_insight.warnings import build_warnings
@@ -50,18 +55,25 @@ def run_insight(
     seed: int | None = None,
     sample_rows: int = 10,
 ) -> InsightSummary:
-    """Build gold.credit_tiers, gold.inspection_plan (+ public file), every district's list
-    and gold.warnings for ``as_of`` (needs gold.risk_scores at ``as_of``). Idempotent."""
+    """Build gold.credit_tiers, the period's gold.inspection_plan (+ public file; drawn only
+    by the first run of the period), every district's and inspector's list and gold.warnings
+    for ``as_of`` (needs gold.risk_scores at ``as_of``). Idempotent."""
+    from warehouse import tables
+
     s = settings or get_settings()
     pol = policy_for(s)
+    if seed is None and pol.draw.seed is None:
+        open_period(spark, as_of, s, pol)  # the seed is committed before the tiers exist
     tiers = build_tiers(spark, as_of, s, pol)
     plan = build_plan(spark, as_of, s, seed, pol)
     warnings = build_warnings(spark, as_of, s, pol)
     files, sample_region, sample = [], None, None
     folder = lists_folder(s, as_of)
+    roster = tables.read(spark, tables.DIM_INSPECTOR, s).select("inspector_id", "name").toPandas()
     for region in regions_at(spark, as_of, s):
         pdf = district_list(spark, region, as_of, s, pol)
-        files.append(write_list(pdf, folder, region, as_of))
+        meta = list_meta(spark, region, as_of, s, pol)
+        files.append(write_list(pdf, folder, region, as_of, meta, roster))
         # the sample district: the one with the most D-tier enterprises (ties by code)
         d = int((pdf["tier"] == "D").sum())
         if sample is None or d > int((sample["tier"] == "D").sum()):
@@ -102,8 +114,18 @@ def print_insight_summary(summary: InsightSummary, console) -> None:
     rows = [[r, *(p.size.get((r, t), 0) for t in tiers), sum(p.size.get((r, t), 0) for t in tiers)]
             for r in regions]  # fmt: skip
     rows.append(["all", *(sum(p.size.get((r, t), 0) for r in regions) for t in tiers), p.total])
-    table(f"plan {p.plan_id} (seed {p.seed}) / 双随机抽查计划: drawn per region and tier",
+    how = (
+        f"reused, drawn at {p.drawn_at}"
+        if p.reused
+        else f"drawn now, seed committed {p.commitment[:12] if p.commitment else '-'}…"
+    )
+    table(f"plan {p.plan_id} (seed {p.seed}; {how}) / 双随机抽查计划: drawn per region and tier",
           ["region", *tiers, "total"], rows)  # fmt: skip
+    if p.unassigned:
+        console.print(
+            f"[yellow]{p.unassigned} drawn enterprises have no inspectors assigned "
+            "(see unassigned_reason in gold.inspection_plan) / 未分配检查人员[/]"
+        )
     table("early warnings / 风险预警", ["trigger", "enterprises"],
           [[k, v] for k, v in summary.warnings.items()])  # fmt: skip
     if summary.sample is not None:
@@ -114,9 +136,10 @@ def print_insight_summary(summary: InsightSummary, console) -> None:
             [HEADERS[c] for c in cols],
             [[row[c] for c in cols] for _, row in summary.sample.iterrows()],
         )
+    n_insp = sum(len(f.inspectors) for f in summary.lists)
     console.print(
-        f"lists / 检查对象名单: {len(summary.lists)} districts under "
-        f"{summary.lists[0].csv.parent if summary.lists else '-'}"
+        f"lists / 检查对象名单: {len(summary.lists)} districts and {n_insp} inspectors under "
+        f"{summary.lists[0].csv.parent.parent if summary.lists else '-'}"
     )
     if p.public_csv:
         console.print(f"public plan / 一公开: {p.public_csv} (manifest {p.manifest})")

@@ -1,5 +1,6 @@
-"""Early warnings (风险预警) at as-of T against the previous run T' (the latest earlier as-of
-in gold.credit_tiers):
+"""Early warnings (风险预警) at as-of T against the previous plan period: T' is the last run
+before the period of T began (the latest as-of in gold.credit_tiers before the period's first
+day), so every daily run of a period compares with the same picture, not with yesterday:
 
 * ``tier_rise``: the tier rose at least ``policy.warnings.tier_rise`` steps since T';
 * ``entered_d``: tier D at T, not D at T' (an enterprise new at T that starts in D counts);
@@ -190,11 +191,18 @@ def compute_warnings(
     return result.withColumn("previous_as_of", prev_d)
 
 
-def previous_as_of(spark: SparkSession, as_of: date, settings: Settings) -> date | None:
-    """The latest as-of date before ``as_of`` in gold.credit_tiers (the previous run)."""
+def previous_as_of(
+    spark: SparkSession, as_of: date, settings: Settings, policy: TierPolicy | None = None
+) -> date | None:
+    """The previous period's last run: the latest as-of date in gold.credit_tiers before the
+    first day of the plan period of ``as_of`` (None if there is none)."""
+    from risk_insight.calendar import period_of
+
+    pol = policy or policy_for(settings)
+    start = period_of(as_of, pol.plan.period).start
     row = (
         tables.read(spark, tables.CREDIT_TIERS, settings)
-        .where(F.col("as_of") < F.lit(as_of))
+        .where(F.col("as_of") < F.lit(start))
         .agg(F.max("as_of"))
         .first()
     )
@@ -214,7 +222,7 @@ def build_warnings(
     s = settings or get_settings()
     pol = policy or policy_for(s)
     tiers = tables.read(spark, tables.CREDIT_TIERS, s)
-    prev = previous_as_of(spark, as_of, s)
+    prev = previous_as_of(spark, as_of, s, pol)
     df = compute_warnings(
         tiers.where(F.col("as_of") == F.lit(as_of)),
         tiers.where(F.col("as_of") == F.lit(prev)) if prev else None,

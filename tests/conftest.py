@@ -34,6 +34,7 @@ def make_settings(root: Path) -> Settings:
         lake_root=str(root / "lakehouse"),
         landing_root=str(root / "landing"),
         pii_key="test-key-not-secret",
+        secrets_dir=str(root / "secrets"),
     )
 
 

@@ -32,8 +32,9 @@ SCHEDULE = Schedule(
 )
 
 
-def world(n: int = 1500, seed: int = 0) -> pd.DataFrame:
-    """Enterprises at each as-of date with features and a label drawn from a known risk."""
+def world(n: int = 1500, seed: int = 0, drift: float = 0.0) -> pd.DataFrame:
+    """Enterprises at each as-of date with features and a label drawn from a known risk.
+    ``drift`` moves the risk from complaints to penalties over the dates (1: all the way)."""
     rng = np.random.default_rng(seed)
     frames = []
     latent = rng.normal(size=n)
@@ -52,8 +53,9 @@ def world(n: int = 1500, seed: int = 0) -> pd.DataFrame:
         df["industry"] = r.choice(list("CFHIL"), n)
         df["region_code"] = r.choice(["110101", "110102", "310101"], n)
         df["size_band"] = r.choice(["small <1M", "medium 1M-10M"], n)
-        z = (-2.2 + 0.8 * latent + 0.5 * df["penalties_2y"] + 0.8 * df["on_abnormal_list"]
-             + 0.3 * df["complaints_12m"])  # fmt: skip
+        a = drift * k / (len(DATES) - 1)
+        z = (-2.2 + 0.8 * latent + (0.5 + 0.7 * a) * df["penalties_2y"]
+             + 0.8 * df["on_abnormal_list"] + 0.3 * (1 - a) * df["complaints_12m"])  # fmt: skip
         df["label"] = (r.random(n) < 1 / (1 + np.exp(-z))).astype(int)
         df["inspected"] = (r.random(n) < 0.5).astype(int)
         df["drawn"] = (df["inspected"] & (r.random(n) < 0.5)).astype(int)
@@ -223,3 +225,106 @@ def test_register_promote_and_score_in_spark(spark, settings, data):
 def test_credit_score_is_decreasing_in_risk():
     s = credit_score(np.array([0.001, 0.05, 0.5, 0.95]))
     assert list(s) == sorted(s, reverse=True) and s[2] == 500 and 0 <= s.min() <= s.max() <= 1000
+
+
+def test_gate_lets_a_same_recipe_refresh_through_within_the_tolerance():
+    champ = {
+        "drawn.model.precision_at_k": 0.30,
+        "fairness.region_code.hit_rate_gap": 0.10,
+        "fairness.region_code.fpr_gap": 0.05,
+        "fairness.size_band.hit_rate_gap": 0.10,
+        "fairness.size_band.fpr_gap": 0.05,
+    }
+    p = registry.PromotionPolicy(tolerance=0.01)
+    assert registry.gate({**champ, "drawn.model.precision_at_k": 0.295}, champ, p, True)[0]
+    assert registry.gate(dict(champ), champ, p, True)[0]  # a tie refreshes the model
+    assert not registry.gate({**champ, "drawn.model.precision_at_k": 0.285}, champ, p, True)[0]
+    wider = {**champ, "fairness.region_code.fpr_gap": 0.2}
+    ok, why = registry.gate(wider, champ, p, True)
+    assert not ok and any("region_code.fpr_gap" in r for r in why)
+    # another recipe still has to beat the champion by the margin
+    assert not registry.gate(dict(champ), champ, p, False)[0]
+    pol = registry.PromotionPolicy.from_policy(margin=0.02)
+    assert pol.margin == 0.02 and pol.tolerance == 0.01 and pol.fairness_bound == 0.05
+
+
+def _schedule(last: int) -> Schedule:
+    """Folds at DATES[last - 1] and DATES[last] with a one-quarter horizon, as
+    ``make_schedule`` lays them; the final model calibrates on DATES[last]."""
+    return Schedule(
+        folds={DATES[k]: (DATES[: k - 1], DATES[k - 1]) for k in (last - 1, last)},
+        final=(DATES[:last], DATES[last]),
+        horizon_days=90,
+    )
+
+
+def _retrain(spark, settings, frames, last: int):
+    """One scheduled retrain: backtest, fit, register and gate, as train_and_register does."""
+    from models.train import deployed_evaluator
+
+    sched = _schedule(last)
+    metrics = backtest(frames, sched, num_rounds=40)
+    metrics["schedule"] = {
+        "final": {"train": [d.isoformat() for d in sched.final[0]],
+                  "calibration": sched.final[1].isoformat()},
+        "horizon_days": 90,
+    }  # fmt: skip
+    model = fit(frames(sched.final[0], False), frames([sched.final[1]], True), num_rounds=40)
+    version = registry.register(spark, settings, model, metrics, seed=42)
+    decision = registry.promote(
+        spark, settings, version, metrics, lambda spec: pytest.fail("same recipe: no re-backtest"),
+        registry.PromotionPolicy(tolerance=0.01), deployed_evaluator(settings, frames),
+    )  # fmt: skip
+    return version, model, decision
+
+
+def test_two_retrains_a_quarter_apart_on_a_drifting_world_refresh_the_champion(spark, settings):
+    data = world(seed=5, drift=1.0)
+    frames = frames_of(data)
+    v1, m1, d1 = _retrain(spark, settings, frames, 5)  # trained until DATES[5]
+    assert d1.promoted and d1.comparison["mode"] == "first"
+    # the frozen champion loses ground as the risk drifts: its hit rate on the newest quarter
+    # is below its own backtest's
+    as_of = DATES[7]
+    test = data[data["as_of"] == as_of].reset_index(drop=True)
+    gold = test[["as_of", "uscc", *FEATURE_NAMES, "size_band"]].assign(
+        _input_versions="{}", _built_at=datetime(2024, 1, 1)
+    )
+    for c in FEATURE_NAMES:
+        if c not in CATEGORICAL:
+            gold[c] = gold[c].astype(float)
+    tables.ensure(spark, tables.ENTERPRISE_FEATURES, settings)
+    spark.createDataFrame(
+        gold[tables.ENTERPRISE_FEATURES.columns], tables.ENTERPRISE_FEATURES.schema
+    ).write.format("delta").mode("append").save(tables.ENTERPRISE_FEATURES.path(settings))
+    assert score(spark, as_of, settings, with_reasons=False)["model_version"] == v1
+    before = tables.read(spark, tables.RISK_SCORES, settings).toPandas().set_index("uscc")
+
+    # a quarter later: the same recipe on newer data; v2 and v1 as deployed are judged on the
+    # fold neither trained on (DATES[6]); not worse within the tolerance: promoted
+    v2, m2, d2 = _retrain(spark, settings, frames, 6)
+    assert d2.comparison["mode"] == "deployed" and d2.comparison["folds"] == [DATES[6].isoformat()]
+    assert d2.promoted, d2.reasons
+    c = d2.comparison
+    assert c["challenger"]["drawn.model.precision_at_k"] >= (
+        c["champion"]["drawn.model.precision_at_k"] - 0.01
+    )
+    assert c["challenger_backtest"] is not None
+    assert registry.champion(spark, settings) == v2 and d2.champion_before == v1
+    assert m2.booster.model_to_string() != m1.booster.model_to_string()
+    assert score(spark, as_of, settings, with_reasons=False)["model_version"] == v2
+    after = tables.read(spark, tables.RISK_SCORES, settings).toPandas().set_index("uscc")
+    moved = (after["probability"] - before.loc[after.index, "probability"]).abs()
+    assert moved.mean() > 1e-3 and set(after["model_version"]) == {v2}
+
+    # a broken feed next quarter (labels scrambled up to DATES[6]): the refresh is refused
+    broken = data.copy()
+    early = broken["as_of"] <= DATES[6]
+    broken.loc[early, "label"] = np.random.default_rng(9).permutation(
+        broken.loc[early, "label"].to_numpy()
+    )
+    _, _, d3 = _retrain(spark, settings, frames_of(broken), 7)
+    assert not d3.promoted and registry.champion(spark, settings) == v2
+    assert any("worse than the deployed champion" in r for r in d3.reasons)
+    rows = tables.read(spark, tables.MODEL_DECISIONS, settings).orderBy("decided_at").collect()
+    assert [r["promoted"] for r in rows] == [True, True, False]

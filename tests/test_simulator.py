@@ -258,3 +258,34 @@ def test_oracle_lift_and_hit_rate(clean: SimulationSummary) -> None:
     )
     assert np.mean(lifts) > 3
     assert 0.05 < hit < 0.35
+
+
+def test_drift_changes_the_risk_process_over_time_and_zero_drift_changes_nothing() -> None:
+    from pipelines.simulator.dynamics import simulate_events
+    from pipelines.simulator.world import build_world
+
+    world = build_world(5, 400, date(2026, 10, 31))
+    base = simulate_events(world, 5, 2, date(2026, 10, 31))
+    zero = simulate_events(world, 5, 2, date(2026, 10, 31), drift=0.0)
+    pd.testing.assert_frame_equal(base.true_risk, zero.true_risk)
+    drifted = simulate_events(world, 5, 2, date(2026, 10, 31), drift=1.0)
+    first = base.true_risk["month"] == 0
+    # the first month is the undrifted world; later months move away from it
+    np.testing.assert_allclose(
+        drifted.true_risk.loc[first, "true_p"], base.true_risk.loc[first, "true_p"]
+    )
+    last_month = base.true_risk["month"].max()
+    a = base.true_risk[base.true_risk["month"] == last_month].set_index("ent")["true_p"]
+    b = drifted.true_risk[drifted.true_risk["month"] == last_month].set_index("ent")["true_p"]
+    common = a.index.intersection(b.index)
+    assert len(common) > 100 and (a[common] - b[common]).abs().mean() > 0.005
+    # the industry effects turn: at the end the gap between a risky industry (H, +0.45) and a
+    # safe one (M, -0.35) is smaller in the drifted world than in the stationary one
+    ind = world.ent["industry"].to_numpy()
+
+    def gap(ev) -> float:
+        late = ev.true_risk[ev.true_risk["month"] == last_month]
+        by = late.assign(ind=ind[late["ent"].to_numpy()]).groupby("ind")["true_p"].mean()
+        return float(by["H"] - by["M"])
+
+    assert gap(drifted) < gap(base)

@@ -57,7 +57,13 @@ MART_ENFORCEMENT_STATS = Mart(
 )
 MART_PLAN_OUTCOMES = Mart(
     "mart_plan_outcomes",
-    "抽查结果 / drawn, inspected and found-problem counts per plan × district × tier",
+    "抽查结果 / drawn, inspected, found, unreachable, not inspected and not-yet counts per "
+    "plan × district × tier",
+)
+MART_PLAN_INSPECTORS = Mart(
+    "mart_plan_inspectors",
+    "计划完成情况（检查人员）/ plan completion per plan × district × inspector: drawn, "
+    "inspected, found, unreachable, not inspected, not yet",
 )
 MART_QUALITY_TREND = Mart(
     "mart_quality_trend",
@@ -86,6 +92,7 @@ MARTS: tuple[Mart, ...] = (
     MART_WARNINGS,
     MART_ENFORCEMENT_STATS,
     MART_PLAN_OUTCOMES,
+    MART_PLAN_INSPECTORS,
     MART_QUALITY_TREND,
     MART_QUARANTINE,
     MART_MODEL_BACKTEST,

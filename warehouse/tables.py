@@ -364,6 +364,7 @@ REASON = T.StructType(
         _col("contribution", T.DoubleType()),
         _col("text_zh", S),
         _col("text_en", S),
+        _col("raises_risk", B),  # positive contribution and a risk-raising value: a reason
     ]
 )
 
@@ -487,17 +488,25 @@ INSPECTION_PLAN = Table(
     _schema(
         _col("as_of", D, False),
         _col("plan_id", S, False),
+        _col("period_start", D, False),
+        _col("period_end", D, False),
         _col("region_code", S, False),
         _col("tier", S, False),
         _col("uscc", S, False),
         _col("draw_value", T.DoubleType(), False),
         _col("draw_rank", INT, False),
         _col("stratum_size", L, False),
+        _col("stratum_eligible", L, False),
         _col("stratum_drawn", L, False),
         _col("draw_ratio", T.DoubleType(), False),
+        _col("inclusion_prob", T.DoubleType(), False),
         _col("inspector_id", S),
+        _col("inspector_2_id", S),
         _col("previous_inspector_id", S),
+        _col("previous_inspector_ids", S),
+        _col("unassigned_reason", S),
         _col("seed", L, False),
+        _col("seed_commitment", S, False),
         _col("policy_version", S, False),
         _col("model_version", S, False),
         _col("_input_versions", S, False),
@@ -508,10 +517,59 @@ INSPECTION_PLAN = Table(
     checks={
         "not_same_inspector": "inspector_id IS NULL OR previous_inspector_id IS NULL "
         "OR inspector_id <> previous_inspector_id",
+        "two_distinct_inspectors": "inspector_2_id IS NULL OR inspector_2_id <> inspector_id",
+        "unassigned_has_reason": "inspector_id IS NOT NULL OR unassigned_reason IS NOT NULL",
         "drawn_in_stratum": "draw_rank >= 1 AND draw_rank <= stratum_drawn",
+        "eligible_in_stratum": "stratum_drawn <= stratum_eligible "
+        "AND stratum_eligible <= stratum_size",
+        "inclusion_prob_range": "inclusion_prob > 0 AND inclusion_prob <= 1",
     },
-    description="双随机抽查计划 / random-draw plan: enterprises drawn per region x tier with a "
-    "recorded seed (sha-256 of seed|plan_id|uscc) and a random inspector from the roster",
+    description="双随机抽查计划 / random-draw plan, one per plan period (as_of = the as-of date "
+    "it was drawn at): enterprises drawn per region x tier among the eligible (cool-off, yearly "
+    "cap) with a committed seed (sha-256 of seed|plan_id|uscc), two random inspectors from the "
+    "district roster (or the reason none could be assigned)",
+)
+
+PLAN_COMMITMENTS = Table(
+    "audit",
+    "plan_commitments",
+    _schema(
+        _col("plan_id", S, False),
+        _col("period_start", D, False),
+        _col("period_end", D, False),
+        _col("commitment", S, False),
+        _col("seed_source", S, False),
+        _col("committed_at", TS, False),
+        _col("policy_version", S, False),
+    ),
+    keys=("plan_id",),
+    checks={"known_seed_source": "seed_source IN ('committed', 'explicit', 'policy')"},
+    description="抽查种子承诺 / sha-256 of each plan period's seed, recorded (and published) "
+    "when the period opens, before the tiers it draws from exist; the seed is revealed with the "
+    "plan. One row per plan: a period never gets a second seed",
+)
+
+OUTCOME_IMPORTS = Table(
+    "audit",
+    "outcome_imports",
+    _schema(
+        _col("file_sha256", S, False),
+        _col("file_name", S, False),
+        _col("sheet_row", L, False),
+        _col("plan_id", S, False),
+        _col("uscc", S, False),
+        _col("result", S),
+        _col("inspected_on", S),
+        _col("inspector_ids", S),
+        _col("note", S),
+        _col("delivery_date", D, False),
+        _col("landed_as", S),
+        _col("imported_at", TS, False),
+    ),
+    keys=("file_sha256", "sheet_row"),
+    description="检查结果导入 / every filled row of an imported outcome file (the result, date, "
+    "inspectors and the inspector's note as written), the delivery it became (landed_as: the "
+    "landing file) and when; rows left open are not recorded",
 )
 
 WARNINGS = Table(
@@ -540,7 +598,14 @@ WARNINGS = Table(
     description="风险预警 / early warnings since the previous run, with the trigger and evidence",
 )
 
-INSIGHT_TABLES: tuple[Table, ...] = (DIM_INSPECTOR, CREDIT_TIERS, INSPECTION_PLAN, WARNINGS)
+INSIGHT_TABLES: tuple[Table, ...] = (
+    DIM_INSPECTOR,
+    CREDIT_TIERS,
+    INSPECTION_PLAN,
+    PLAN_COMMITMENTS,
+    OUTCOME_IMPORTS,
+    WARNINGS,
+)
 
 # ---- quality ledger and other audit tables of quality/ -------------------------------------
 QUALITY_RESULTS = Table(

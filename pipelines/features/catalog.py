@@ -1,5 +1,12 @@
 """The feature catalogue: every gold feature once, with its family, the direction a regulator
-expects (the model's monotone constraint) and how it reads in a reason, in Chinese and English.
+expects (the model's monotone constraint), how it reads in a reason (Chinese and English) and
+which of its values can be a reason at all.
+
+A reason is an attribute that raised the risk: its contribution to the score is positive *and*
+its value is one a regulator reads as risk-raising (``risky``): a penalty count above zero, a
+district or industry the model found riskier, an enterprise founded less than three years ago —
+never a neutral fact such as "founded 12 years ago" or "inspected twice". Categorical codes are
+shown by name (districts from silver.dim_region, industries from GB/T 4754), see :func:`render`.
 
 Kept free of Spark and warehouse imports so the table registry, the model and the reasons can
 all read it.
@@ -7,33 +14,106 @@ all read it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+
+def _positive(v: float) -> bool:
+    return v > 0
+
+
+def _any(_v: object) -> bool:
+    return True
 
 
 @dataclass(frozen=True)
 class Feature:
-    """One model input. ``direction`` +1: more never lowers risk; 0: no constraint."""
+    """One model input. ``direction`` +1: more never lowers risk; 0: no constraint.
+
+    ``zh`` / ``en`` are reason templates (``{v}`` the rendered value, or the name of a code;
+    ``{code}`` the code itself); ``zero_zh`` / ``zero_en`` replace them at value 0 where "0
+    months ago" would read oddly. ``risky`` says which values can be a reason (None: never;
+    default for +1 features: above zero), ``risky_none`` whether a missing value can."""
 
     name: str
     family: str
     direction: int
-    zh: str  # reason template; ``{v}`` is the rendered value
+    zh: str
     en: str
     fmt: str = "{:.0f}"
     categorical: bool = False
     none_zh: str = "无记录"  # how a missing value reads
     none_en: str = "no record"
+    risky: Callable[[object], bool] | None = None
+    risky_none: bool = False
+    zero_zh: str | None = None
+    zero_en: str | None = None
+
+    def can_raise(self, value: object) -> bool:
+        """Whether ``value`` of this feature reads as raising the risk (see module doc)."""
+        if value is None or (isinstance(value, float) and value != value):
+            return self.risky_none
+        test = self.risky
+        if test is None and self.direction > 0:
+            test = _positive
+        if test is None:
+            return False
+        try:
+            return bool(test(value))
+        except TypeError:
+            return False
 
 
 FEATURES: tuple[Feature, ...] = (
     # basic attributes
-    Feature("age_years", "basic", 0, "成立{v}年", "founded {v} years ago", "{:.1f}"),
     Feature(
-        "reg_capital_10k", "basic", 0, "注册资本{v}万元", "registered capital {v}0k yuan", "{:,.0f}"
+        "age_years",
+        "basic",
+        0,
+        "成立仅{v}年（新设企业）",
+        "founded only {v} years ago",
+        "{:.1f}",
+        risky=lambda v: v < 3,
     ),
-    Feature("ent_type", "basic", 0, "企业类型：{v}", "enterprise type: {v}", "{}", True),
-    Feature("industry", "basic", 0, "行业门类{v}", "industry section {v}", "{}", True),
-    Feature("region_code", "basic", 0, "所在区县{v}", "district {v}", "{}", True),
+    Feature(
+        "reg_capital_10k",
+        "basic",
+        0,
+        "注册资本仅{v}万元",
+        "registered capital only {v}0k yuan",
+        "{:,.0f}",
+        risky=lambda v: v < 10,
+    ),
+    Feature(
+        "ent_type",
+        "basic",
+        0,
+        "企业类型为{v}（该类型问题发现率偏高）",
+        "enterprise type {v} (a type with more findings)",
+        "{}",
+        True,
+        risky=_any,
+    ),
+    Feature(
+        "industry",
+        "basic",
+        0,
+        "所属行业：{v}（该行业问题发现率偏高）",
+        "industry {v} (an industry with more findings)",
+        "{}",
+        True,
+        risky=_any,
+    ),
+    Feature(
+        "region_code",
+        "basic",
+        0,
+        "所在区县：{v}（该区县问题发现率偏高）",
+        "district {v} (a district with more findings)",
+        "{}",
+        True,
+        risky=_any,
+    ),
     # dynamic behaviour
     Feature(
         "reports_late_3y",
@@ -53,20 +133,24 @@ FEATURES: tuple[Feature, ...] = (
         "employees",
         "dynamic",
         0,
-        "年报从业人数{v}人",
+        "年报从业人数为{v}人",
         "{v} employees in the last annual report",
         none_zh="无年报从业人数",
         none_en="no annual report on file",
+        risky=lambda v: v <= 0,
+        risky_none=True,
     ),
     Feature(
         "insured_share",
         "dynamic",
         0,
-        "参保人数占从业人数{v}",
-        "insured staff share {v} of employees",
+        "参保人数仅占从业人数{v}",
+        "insured staff only {v} of employees",
         "{:.0%}",
         none_zh="年报未填参保人数",
         none_en="insured staff not reported",
+        risky=lambda v: v < 0.5,
+        risky_none=True,
     ),
     Feature(
         "address_changes_2y", "dynamic", 1, "近2年变更住所{v}次", "{v} address changes in 2 years"
@@ -84,6 +168,7 @@ FEATURES: tuple[Feature, ...] = (
         0,
         "近2年变更注册资本{v}次",
         "{v} capital changes in 2 years",
+        risky=_positive,
     ),
     # supervision history
     Feature(
@@ -99,8 +184,8 @@ FEATURES: tuple[Feature, ...] = (
         "penalty_recency_score",
         "supervision",
         1,
-        "近期行政处罚加权{v}次",
-        "recency-weighted penalties {v}",
+        "近年受过行政处罚（按时间加权{v}）",
+        "penalised in recent years (recency-weighted {v})",
         "{:.1f}",
     ),
     Feature(
@@ -115,10 +200,13 @@ FEATURES: tuple[Feature, ...] = (
         "months_since_penalty",
         "supervision",
         0,
-        "距上次行政处罚{v}个月",
-        "{v} months since the last penalty",
+        "{v}个月前受到行政处罚",
+        "penalised {v} months ago",
         none_zh="无行政处罚记录",
         none_en="no penalty on record",
+        risky=lambda v: v <= 24,
+        zero_zh="本月受到行政处罚",
+        zero_en="penalised within the last month",
     ),
     Feature(
         "on_abnormal_list", "supervision", 1, "在经营异常名录中", "on the abnormal-operation list"
@@ -145,10 +233,13 @@ FEATURES: tuple[Feature, ...] = (
         "months_since_finding",
         "supervision",
         0,
-        "距上次检查发现问题{v}个月",
-        "{v} months since an inspection last found a problem",
+        "{v}个月前检查发现问题",
+        "an inspection found a problem {v} months ago",
         none_zh="检查未发现过问题",
         none_en="no inspection has found a problem",
+        risky=lambda v: v <= 36,
+        zero_zh="本月检查发现问题",
+        zero_en="an inspection found a problem within the last month",
     ),
     # social signals
     Feature("complaints_3m", "social", 1, "近3个月投诉举报{v}件", "{v} complaints in 3 months"),
@@ -159,6 +250,7 @@ FEATURES: tuple[Feature, ...] = (
         0,
         "近6个月投诉较前6个月增加{v}件",
         "complaints up {v} on the previous 6 months",
+        risky=_positive,
     ),
     # associations (tokenised legal representative and address)
     Feature(
@@ -167,6 +259,7 @@ FEATURES: tuple[Feature, ...] = (
         0,
         "法定代表人另有关联企业{v}家",
         "legal representative runs {v} other enterprises",
+        risky=lambda v: v >= 3,
     ),
     Feature(
         "rep_assoc_penalised_2y",
@@ -194,8 +287,9 @@ FEATURES: tuple[Feature, ...] = (
         "addr_associates",
         "association",
         0,
-        "同一住所另有企业{v}家",
-        "{v} other enterprises at the same address",
+        "同一住所另有企业{v}家（集中登记地址）",
+        "{v} other enterprises registered at the same address",
+        risky=lambda v: v >= 5,
     ),
     Feature(
         "addr_assoc_penalised_2y",
@@ -221,9 +315,19 @@ BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
 SEGMENTS: tuple[str, ...] = ("size_band",)
 
 
-def render(feature: Feature, value: object) -> tuple[str, str]:
-    """The (Chinese, English) phrase of ``feature`` at ``value``; missing reads as 无 / none."""
+def render(
+    feature: Feature, value: object, names: dict[str, tuple[str, str]] | None = None
+) -> tuple[str, str]:
+    """The (Chinese, English) phrase of ``feature`` at ``value``; missing reads as 无 / none.
+
+    ``names`` maps a categorical code to its (Chinese, English) name (a district, an
+    industry), so a reason reads 所在区县：东城区 rather than 所在区县110101."""
     if value is None or (isinstance(value, float) and value != value):
         return feature.none_zh, feature.none_en
+    if not feature.categorical and feature.zero_zh and float(value) == 0:
+        return feature.zero_zh, feature.zero_en or feature.en
     shown = feature.fmt.format(value)
-    return feature.zh.format(v=shown), feature.en.format(v=shown)
+    zh = en = shown
+    if names and str(value) in names:
+        zh, en = names[str(value)]
+    return feature.zh.format(v=zh, code=shown), feature.en.format(v=en, code=shown)

@@ -19,6 +19,18 @@ enterprise nobody inspected in the window is *unlabelled*, not known to be clean
   tier, re-weight by the inverse draw ratio. The ``inspected`` population (biased by past
   targeting) and ``all`` (uninspected = 0: recall of every recorded finding, which
   under-counts problems nobody looked for) are reported beside it.
+
+What counts as an inspection. Only an inspection that took place observes the enterprise: a
+result of 无法联系 (unreachable) or 未检查 (not inspected) is no observation, so such a row
+makes the enterprise neither ``inspected`` nor ``drawn`` (silver's canonical ``outcome``,
+read from the bureau's words by its mapping).
+
+Weights. Tier-stratified plans draw D enterprises far more often than A ones, so a drawn
+enterprise stands for ``1 / inclusion probability`` enterprises of its stratum
+(``draw_weight``, from ``gold.inspection_plan`` through the inspection's plan id; the
+probability is the stratum's drawn / eligible). Random draws without a recorded plan row
+(historical draws, other systems' plans) get weight 1. An enterprise drawn more than once in
+the window takes the weight of its first draw.
 """
 
 from __future__ import annotations
@@ -29,8 +41,8 @@ from datetime import date
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from pipelines.inspection_results import FOUND, took_place
 from warehouse import tables
-from warehouse.contracts import OBSERVED_RESULTS
 from warehouse.settings import Settings, get_settings
 
 HORIZON_DAYS = 365
@@ -42,8 +54,9 @@ def build_labels(
     settings: Settings | None = None,
     horizon_days: int = HORIZON_DAYS,
 ) -> DataFrame:
-    """(as_of, uscc, inspected, drawn, found, penalised, label) for every enterprise with an
-    inspection or a penalty in (T, T+H]; enterprises absent have neither (label 0, unlabelled)."""
+    """(as_of, uscc, inspected, drawn, found, penalised, label, draw_weight) for every
+    enterprise with an inspection that took place or a penalty in (T, T+H]; enterprises absent
+    have neither (label 0, unlabelled). ``draw_weight`` is NULL unless ``drawn``."""
     s = settings or get_settings()
     dates = sorted(set(as_of))
     asof = F.broadcast(spark.createDataFrame([(d,) for d in dates], "as_of date"))
@@ -53,19 +66,36 @@ def build_labels(
             F.col(col) <= F.date_add(F.col("as_of"), horizon_days)
         )
 
-    ins = (
+    plan = tables.read(spark, tables.INSPECTION_PLAN, s).select(
+        "plan_id", "uscc", F.col("inclusion_prob").alias("_p")
+    )
+    rows = (
         tables.read(spark, tables.FCT_INSPECTION, s)
         # an inspection labels only when it observed the enterprise (found or clean)
-        .where(F.col("outcome").isin(*OBSERVED_RESULTS))
-        .crossJoin(asof)
+        .where(took_place(F.col("outcome")))
+        .join(plan, ["plan_id", "uscc"], "left")
+        .withColumn("_random", (F.col("mode_code") == "random_draw") | F.col("plan_id").isNotNull())
+        .withColumn(
+            "_w",
+            F.when(
+                F.col("_random"),
+                F.when(F.col("_p") > 0, 1.0 / F.col("_p")).otherwise(F.lit(1.0)),
+            ),
+        )
+    )
+    ins = (
+        rows.crossJoin(asof)
         .where(in_window("inspected_on"))
         .groupBy("as_of", "uscc")
         .agg(
             F.lit(True).alias("inspected"),
-            F.max((F.col("mode_code") == "random_draw") | F.col("plan_id").isNotNull()).alias(
-                "drawn"
-            ),
-            F.max(F.coalesce(F.col("found_problem"), F.lit(False))).alias("found"),
+            F.max(F.coalesce(F.col("_random"), F.lit(False))).alias("drawn"),
+            F.max(F.col("outcome") == FOUND).alias("found"),
+            # the weight of the first random draw in the window (NULL if none)
+            F.min_by(
+                F.col("_w"),
+                F.when(F.col("_w").isNotNull(), F.col("inspected_on")),
+            ).alias("draw_weight"),
         )
     )
     pen = (

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from pipelines.marts import (
     mart_enforcement_stats,
     mart_model_performance,
+    mart_plan_completion,
     mart_plan_outcomes,
     mart_quality_trend,
     mart_quarantine,
@@ -51,6 +52,7 @@ def build_marts(
     as-of date (the incremental marts replace that date only); None rebuilds every as-of
     date in gold. Idempotent: the same inputs publish the same rows."""
     from models.registry import champion
+    from risk_insight.plan import read_plan
     from risk_insight.policy import policy_for
 
     s = settings or get_settings()
@@ -77,7 +79,7 @@ def build_marts(
             tiers,
             read(tables.RISK_SCORES).where(at),
             enterprises,
-            read(tables.INSPECTION_PLAN).where(at),
+            read_plan(spark, d, s, policy),
             read(tables.DIM_INSPECTOR),
             regions,
             policy,
@@ -102,6 +104,14 @@ def build_marts(
     frames[serving.MART_PLAN_OUTCOMES] = mart_plan_outcomes.build(
         spark, read(tables.INSPECTION_PLAN), read(tables.FCT_INSPECTION), regions
     ).toPandas()
+    _, by_inspector = mart_plan_completion.build(
+        spark,
+        read(tables.INSPECTION_PLAN),
+        read(tables.FCT_INSPECTION),
+        regions,
+        read(tables.DIM_INSPECTOR),
+    )
+    frames[serving.MART_PLAN_INSPECTORS] = by_inspector.toPandas()
     sources = spark.createDataFrame(
         [(name, m.title_zh) for name, m in contracts.mappings(s).items()],
         "source string, source_zh string",

@@ -1,5 +1,7 @@
 """mart_plan_outcomes: for each random-draw plan, per district × tier, how many enterprises
-were drawn, how many inspections came back and how many found a problem (抽查结果)."""
+were drawn, inspected (the inspection took place), found with a problem, could not be reached,
+were not inspected, and have no result yet (抽查结果; statuses as in
+:mod:`pipelines.marts.mart_plan_completion`)."""
 
 from __future__ import annotations
 
@@ -7,39 +9,21 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.marts._common import with_names
+from pipelines.marts.mart_plan_completion import COUNTS, _counts, _rates, statuses
 
 
 def build(
     spark: SparkSession, plan: DataFrame, inspections: DataFrame, regions: DataFrame
 ) -> DataFrame:
-    """Drawn = plan rows; inspected / found = inspections recorded against that plan id and
-    enterprise (the feedback path); hit_rate = found / inspected (null before any came back)."""
-    done = (
-        inspections.where(F.col("plan_id").isNotNull())
-        .groupBy("plan_id", "uscc")
-        .agg(
-            F.lit(1).alias("_inspected"), F.max(F.col("found_problem").cast("int")).alias("_found")
-        )
-    )
-    counted = (
-        plan.join(done, ["plan_id", "uscc"], "left")
+    """Drawn = plan rows; the other counts from inspections recorded against that plan id and
+    enterprise (the outcome import); hit_rate = found / inspected (null before any came back).
+    Unreachable and not-inspected enterprises are not inspected."""
+    counted = _rates(
+        statuses(plan, inspections)
         .groupBy("as_of", "plan_id", "region_code", "tier")
-        .agg(
-            F.count("*").alias("drawn"),
-            F.coalesce(F.sum("_inspected"), F.lit(0)).cast("long").alias("inspected"),
-            F.coalesce(F.sum("_found"), F.lit(0)).cast("long").alias("found_problem"),
-        )
+        .agg(*_counts())
     )
     return with_names(counted, regions, spark).select(
-        "as_of",
-        "plan_id",
-        "region_code",
-        "region_name",
-        "tier",
-        "drawn",
-        "inspected",
-        "found_problem",
-        F.when(F.col("inspected") > 0, F.col("found_problem") / F.col("inspected")).alias(
-            "hit_rate"
-        ),
-    )
+        "as_of", "plan_id", "region_code", "region_name", "tier", *COUNTS, "completion_rate",
+        F.col("hit_rate"),
+    )  # fmt: skip

@@ -22,9 +22,9 @@ def build(
     policy: TierPolicy,
 ) -> DataFrame:
     """Each district's list (``risk_insight.lists.list_frame``) for the one as-of date the
-    inputs hold, with as_of, district name and versions."""
+    inputs hold (``plan``: the plan in force then), with as_of, district name and versions."""
     stamp = tiers.select("as_of", "model_version", "policy_version").limit(1)
-    rows = list_frame(tiers, scores, enterprises, plan, roster, None, policy)
+    rows = list_frame(tiers, scores, enterprises, plan, roster, None, policy).drop("region_name")
     return with_names(rows.crossJoin(stamp), regions, spark).select(
         "as_of",
         "region_code",
@@ -40,6 +40,8 @@ def build(
         "reasons_en",
         "drawn",
         "inspector",
+        "plan_id",
+        "address",
         "model_version",
         "policy_version",
     )

@@ -74,6 +74,7 @@ class SimulationConfig:
     end_date: date = date(2026, 10, 31)  # last day of the simulated world
     increment_days: int = 3  # daily increment folders after the history cut
     defects: DefectRates = field(default_factory=DefectRates)
+    drift: float = 0.0  # the risk process changes over the span (dynamics.py); 0 = stationary
 
     @property
     def history_date(self) -> date:

@@ -4,6 +4,12 @@ Vectorised over enterprises, looped over months. Each month every active enterpr
 probability ``p`` that an inspection finds a problem: the sigmoid of a hidden propensity, a
 legal-representative effect shared by associated enterprises, industry / age / capital effects
 and its observable history (penalties, list entries, late reports, complaints, associates).
+
+Drift (``drift`` > 0, off by default): the world's risk changes over the simulated span, so a
+model trained on its early years ranks later months worse. With a = drift x (month / last
+month), the weight of complaints fades to (1 - a) of its value, the weight of past penalties
+and late reports grows by a, and every industry's effect turns towards its opposite
+(x (1 - 2a)). At drift 0 every weight is exactly the undrifted one.
 """
 
 from __future__ import annotations
@@ -105,8 +111,9 @@ def _days_in(rng: np.random.Generator, start: np.datetime64, end: np.datetime64,
     return start + rng.integers(0, (end - start).astype(int) + 1, size=n)
 
 
-def simulate_events(world: World, seed: int, years: int, end: date) -> Events:
-    """Run the monthly process over ``years`` years ending at ``end``."""
+def simulate_events(world: World, seed: int, years: int, end: date, drift: float = 0.0) -> Events:
+    """Run the monthly process over ``years`` years ending at ``end`` (``drift``: see the
+    module docstring)."""
     rng = np.random.default_rng([seed, 2])
     ent = world.ent
     n = len(ent)
@@ -165,15 +172,17 @@ def simulate_events(world: World, seed: int, years: int, end: date) -> Events:
         rep = reps[:, m]
         score = pen_decay + 0.5 * ab_on + 1.5 * ser_on
         assoc = np.bincount(rep, weights=score, minlength=n_persons)[rep] - score
+        a = drift * m / max(len(months) - 1, 1)
         z = (
             static
+            - 2.0 * a * ind_eff  # exactly zero without drift
             + person_eff[rep]
             + age_eff
-            + W_PEN * np.log1p(pen_decay)
+            + W_PEN * (1.0 + a) * np.log1p(pen_decay)
             + W_ABN * ab_on
             + W_SER * ser_on
-            + W_LATE * late_score
-            + W_COMPL * np.log1p(compl_hist.sum(axis=0))
+            + W_LATE * (1.0 + a) * late_score
+            + W_COMPL * (1.0 - a) * np.log1p(compl_hist.sum(axis=0))
             + W_ASSOC * np.log1p(np.maximum(assoc, 0.0))
             + rng.normal(0.0, NOISE, size=n)
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, Field, model_validator
@@ -29,8 +30,24 @@ class Rules(BaseModel):
 
 class Draw(BaseModel):
     ratios: dict[str, float]
-    seed: int = 20260101
+    seed: int | None = None  # None: a committed random seed per period (risk_insight.seeds)
     inspection_window_days: int = 60
+
+
+class Plan(BaseModel):
+    """The plan calendar: one plan per period, cool-off window, yearly cap per tier."""
+
+    period: Literal["monthly", "quarterly"] = "monthly"
+    cool_off_days: int = Field(90, ge=0)
+    yearly_cap: dict[str, int] = Field(default_factory=lambda: {"A": 1, "B": 1, "C": 2, "D": 4})
+
+
+class Inspectors(BaseModel):
+    """How inspectors are drawn: how many per enterprise, workload cap, conflict list."""
+
+    per_enterprise: int = Field(2, ge=1)
+    workload_cap: int = Field(40, ge=1)  # enterprises per inspector per period
+    conflicts: str | None = None  # CSV path; None: <landing>/../reference/conflicts.csv
 
 
 class Lists(BaseModel):
@@ -53,6 +70,8 @@ class TierPolicy(BaseModel):
     shares: dict[str, float]
     rules: Rules = Field(default_factory=Rules)
     draw: Draw
+    plan: Plan = Field(default_factory=Plan)
+    inspectors: Inspectors = Field(default_factory=Inspectors)
     lists: Lists = Field(default_factory=Lists)
     warnings: Warnings = Field(default_factory=Warnings)
 
@@ -63,6 +82,8 @@ class TierPolicy(BaseModel):
                 raise ValueError(f"{name} must name exactly the tiers {TIERS}: {sorted(d)}")
             if any(not 0 <= v <= 1 for v in d.values()):
                 raise ValueError(f"{name} must lie in [0, 1]: {d}")
+        if set(self.plan.yearly_cap) != set(TIERS):
+            raise ValueError(f"plan.yearly_cap must name exactly the tiers {TIERS}")
         if abs(sum(self.shares.values()) - 1) > 1e-9:
             raise ValueError(f"tier shares must sum to 1: {self.shares}")
         for t in (self.rules.serious_list_tier, self.rules.abnormal_list_min_tier):

@@ -219,6 +219,15 @@ class SourceMapping(BaseModel):
         """The header the bureau's export uses for ``field`` (its first alias)."""
         return self.fields[field].headers[0] if field in self.fields else field
 
+    def word_for(self, field: str, value: str) -> str:
+        """The bureau's word for canonical ``value`` of ``field`` (the first one listed).
+        ValueError when the mapping lists none: such a value could not land."""
+        listed = self.vocabularies.get(field, {}).get(value)
+        if not listed:
+            raise ValueError(f"{self.path or self.source}: vocabularies.{field} lists no word "
+                             f"for {value!r}")  # fmt: skip
+        return listed[0]
+
     def words(self, field: str) -> dict[str, str]:
         """The bureau's word → canonical value of ``field`` (empty when not mapped)."""
         return {w: value for value, ws in self.vocabularies.get(field, {}).items() for w in ws}
