@@ -11,7 +11,7 @@ BI_VENV := .venv-bi
 BI_STAMP := $(BI_VENV)/.installed
 BI_PORT ?= 8088
 
-.PHONY: setup bi-setup test-tools demo test lint bench clean airflow airflow-cli bi gallery
+.PHONY: setup bi-setup test-tools demo test lint bench bench-bi clean airflow airflow-cli bi gallery
 
 setup: $(STAMP)
 
@@ -55,6 +55,13 @@ lint: setup
 
 bench: setup
 	$(PY) bench/bench_pipeline.py --enterprises $(ENTERPRISES) --years $(YEARS)
+
+# Dashboards under load: BI_USERS concurrent district users for BI_SECONDS against a local
+# Superset's chart-data API (loopback only); a small world is built once under bench/out/.
+BI_USERS ?= 50
+BI_SECONDS ?= 60
+bench-bi: setup bi-setup
+	$(PY) bench/bench_bi.py --users $(BI_USERS) --seconds $(BI_SECONDS)
 
 clean:
 	rm -rf lakehouse data/sim outputs reports quality_docs

@@ -33,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="bench_spine_"))
-    settings = Settings(lake_root=str(root / "lakehouse"), pii_key="bench")
+    settings = Settings(lake_root=str(root / "lakehouse"), pii_key="bench-key-not-secret")
     try:
         t0 = time.monotonic()
         sim = simulate(

@@ -39,7 +39,7 @@ def main() -> int:
     settings = Settings(
         lake_root=str(work / "lakehouse"),
         landing_root=str(work / "sim" / "landing"),
-        pii_key="bench-key",
+        pii_key="bench-key-not-secret",
         spark_master="local[2]",
         shuffle_partitions=4,
     )

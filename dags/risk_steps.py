@@ -8,8 +8,11 @@ module (and so parsing the DAG files) stays cheap. Tests can call these without 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import json
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +40,44 @@ def spark_for(settings: Settings) -> SparkSession:
     from warehouse.spark import get_spark
 
     return get_spark(settings)
+
+
+def writes_lake(step: Callable[..., Any]) -> Callable[..., Any]:
+    """A step that writes the lake: it holds the lake lock while it runs (waiting for another
+    writer up to ``lock_wait_seconds``, then failing with the holder named, so Airflow's retry
+    tries again) and leaves a ``step`` row in ``audit.events`` with its outcome."""
+
+    @functools.wraps(step)
+    def run(params: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        from warehouse.lock import lake_lock
+
+        s = settings_for(params)
+        subject = " ".join([step.__name__, *(a for a in args if isinstance(a, str))])
+        started = datetime.now()
+        with lake_lock(s, f"airflow step {subject}"):
+            try:
+                result = step(params, *args, **kwargs)
+            except Exception as exc:
+                outcome = getattr(exc, "audit_outcome", "failed")
+                with contextlib.suppress(Exception):  # never hide the step's own error
+                    _record_step(s, subject, started, outcome, repr(exc)[:2000])
+                raise
+            _record_step(s, subject, started, "succeeded", None)
+            return result
+
+    return run
+
+
+def _record_step(s: Settings, subject: str, started: datetime, outcome: str, error) -> None:
+    from pyspark.sql import SparkSession
+
+    from warehouse import audit
+
+    spark = SparkSession.getActiveSession()
+    if spark is None:  # a step that needed no Spark: not worth a session start for its row
+        return
+    audit.record(spark, s, "step", "end", outcome, subject, started_at=started,
+                 details={"error": error} if error else None)  # fmt: skip
 
 
 def delivery_date(logical_date: datetime | date) -> date:
@@ -124,6 +165,7 @@ def delivery_status(params: dict[str, Any], run_date: str) -> dict[str, Any]:
             "files": len(files), "wait_hours": wait}  # fmt: skip
 
 
+@writes_lake
 def land(params: dict[str, Any], run_date: str) -> list[dict[str, Any]]:
     """Land every file of the delivery date (files whose checksum already landed are
     skipped; files no mapping claims are logged as unmatched)."""
@@ -138,6 +180,7 @@ def land(params: dict[str, Any], run_date: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+@writes_lake
 def bronze_gate(params: dict[str, Any], run_date: str) -> dict[str, int]:
     """Bronze gate (lineage, row identity, volume, freshness); raises ``GateBlocked``."""
     from quality import gates, ledger
@@ -148,6 +191,7 @@ def bronze_gate(params: dict[str, Any], run_date: str) -> dict[str, int]:
     return ledger.run_summary(spark, date.fromisoformat(run_date), s)
 
 
+@writes_lake
 def conform(params: dict[str, Any], run_date: str) -> list[dict[str, Any]]:
     """Bronze → silver for the delivery date (row rules checked, block rows quarantined)."""
     from pipelines.conform import conform_day
@@ -161,6 +205,7 @@ def conform(params: dict[str, Any], run_date: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+@writes_lake
 def rectification_reports(params: dict[str, Any], run_date: str) -> list[str]:
     """Rectification reports (CSV + HTML) for sources with quarantined rows that day."""
     from quality.reports import write_run_reports
@@ -169,6 +214,7 @@ def rectification_reports(params: dict[str, Any], run_date: str) -> list[str]:
     return [str(r.html) for r in write_run_reports(spark_for(s), date.fromisoformat(run_date), s)]
 
 
+@writes_lake
 def silver_gate(params: dict[str, Any], run_date: str) -> dict[str, int]:
     """Silver gate (keys present and unique); raises ``GateBlocked``."""
     from quality import gates, ledger
@@ -179,6 +225,7 @@ def silver_gate(params: dict[str, Any], run_date: str) -> dict[str, int]:
     return ledger.run_summary(spark, date.fromisoformat(run_date), s)
 
 
+@writes_lake
 def features(params: dict[str, Any], as_of: str) -> list[str]:
     """Point-in-time gold features for the as-of date (that partition replaced)."""
     from pipelines.features import build_features
@@ -187,6 +234,7 @@ def features(params: dict[str, Any], as_of: str) -> list[str]:
     return [d.isoformat() for d in build_features(spark_for(s), date.fromisoformat(as_of), s)]
 
 
+@writes_lake
 def gold_gate(params: dict[str, Any], run_date: str) -> dict[str, int]:
     """Gold gate over the gold tables built so far; raises ``GateBlocked``."""
     from quality import gates, ledger
@@ -197,6 +245,7 @@ def gold_gate(params: dict[str, Any], run_date: str) -> dict[str, int]:
     return ledger.run_summary(spark, date.fromisoformat(run_date), s)
 
 
+@writes_lake
 def score(params: dict[str, Any], as_of: str) -> dict[str, Any]:
     """Score every active enterprise at the as-of date with the current champion (or with
     the registered ``model_version`` the run names, an operator's explicit choice)."""
@@ -207,6 +256,7 @@ def score(params: dict[str, Any], as_of: str) -> dict[str, Any]:
     return score_all(spark_for(s), date.fromisoformat(as_of), s, version)
 
 
+@writes_lake
 def data_docs(params: dict[str, Any]) -> str:
     """Rebuild the Great Expectations Data Docs; returns the index page."""
     from quality.engine import build_docs
@@ -214,6 +264,7 @@ def data_docs(params: dict[str, Any]) -> str:
     return str(build_docs(settings_for(params)))
 
 
+@writes_lake
 def insight(params: dict[str, Any], as_of: str) -> Any:
     """Tiers, the period's random-draw plan (drawn by the period's first run, reused after),
     district and inspector lists and warnings at the as-of date."""
@@ -223,6 +274,7 @@ def insight(params: dict[str, Any], as_of: str) -> Any:
     return _jsonable(run_insight(spark_for(s), date.fromisoformat(as_of), s))
 
 
+@writes_lake
 def marts(params: dict[str, Any], as_of: str) -> Any:
     """Serving marts (gold → the SQL store BI reads), published atomically."""
     from pipelines.marts import build_marts
@@ -298,6 +350,7 @@ def _schedule(plan: dict[str, Any]):
     )  # fmt: skip
 
 
+@writes_lake
 def training_features(params: dict[str, Any], plan: dict[str, Any]) -> list[str]:
     """Build the gold feature partitions the schedule needs and that do not exist yet."""
     from models.train import ensure_features
@@ -308,6 +361,7 @@ def training_features(params: dict[str, Any], plan: dict[str, Any]) -> list[str]
     return [x.isoformat() for x in dates]
 
 
+@writes_lake
 def train_and_gate(params: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
     """Backtest the challenger, fit, register, run the promotion gate; the gate records its
     decision in audit.model_decisions. Returns the decision."""
@@ -359,6 +413,7 @@ def recorded_decision(params: dict[str, Any], challenger: str) -> dict[str, Any]
     }
 
 
+@writes_lake
 def rescore_with_champion(params: dict[str, Any]) -> dict[str, Any]:
     """Score the as-of date (param, else the month after the data span) with the champion."""
     from models.demo import next_month

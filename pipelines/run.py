@@ -20,7 +20,10 @@ from pipelines.conform._common import ConformCounts
 from pipelines.ingest import IngestResult, land_day
 from quality import gates, ledger
 from quality.engine import build_docs
+from quality.policy import policy_for
 from quality.reports import write_run_reports
+from warehouse import audit
+from warehouse.lock import lake_lock
 from warehouse.settings import Settings, get_settings
 
 
@@ -46,27 +49,48 @@ def run_day(
 ) -> DayRun:
     """Land, gate and conform one delivery date; rebuild the Data Docs when ``docs``.
 
-    Safe to repeat: a second run changes nothing. Raises ``GateBlocked`` when a blocking
-    table-level check fails (after its ledger row is written).
+    Safe to repeat: a second run changes nothing, and a run killed at any point is completed
+    by running it again. Holds the lake lock throughout (waits for another writer, or raises
+    ``LockBusy`` naming it) and records its start and end in ``audit.events``. Raises
+    ``GateBlocked`` when a blocking table-level check fails (after its ledger row is written).
     """
     s = settings or get_settings()
     say = progress or (lambda _msg: None)
     run = DayRun(run_date)
-    say(f"{run_date}: landing files")
-    run.ingested = land_day(spark, landing_root, run_date, s)
-    try:
-        say(f"{run_date}: bronze quality gate")
-        gates.check_bronze(spark, run_date, s)
-        say(f"{run_date}: conforming to silver (row rules checked by GX, block rows quarantined)")
-        run.conformed = conform_day(spark, run_date, s)
-        run.reports = [str(r.html) for r in write_run_reports(spark, run_date, s)]
-        say(f"{run_date}: silver quality gate")
-        gates.check_tables(spark, run_date, gates.SILVER_TABLES, s)
-    finally:
-        run.quality = ledger.run_summary(spark, run_date, s)
-        if docs:
-            run.docs_index = build_docs(s)
-            say(f"{run_date}: data docs at {run.docs_index}")
+    folder = Path(landing_root) / run_date.isoformat()
+    with (
+        lake_lock(s, f"run {run_date}", say=say),
+        audit.recorded(
+            spark, s, "run", f"delivery {run_date}", run_date=run_date,
+            inputs={"landing": str(folder)},
+            versions={"quality_policy": policy_for(s).version},
+        ) as rec,
+    ):  # fmt: skip
+        say(f"{run_date}: landing files")
+        run.ingested = land_day(spark, landing_root, run_date, s)
+        rec.inputs["files"] = [
+            {"file": r.file, "batch": r.batch_id, "status": r.status} for r in run.ingested
+        ]
+        try:
+            say(f"{run_date}: bronze quality gate")
+            gates.check_bronze(spark, run_date, s)
+            say(
+                f"{run_date}: conforming to silver (row rules checked by GX, block rows "
+                "quarantined)"
+            )
+            run.conformed = conform_day(spark, run_date, s)
+            say(f"{run_date}: rectification reports")
+            run.reports = [str(r.html) for r in write_run_reports(spark, run_date, s)]
+            say(f"{run_date}: silver quality gate")
+            gates.check_tables(spark, run_date, gates.SILVER_TABLES, s)
+        finally:
+            run.quality = ledger.run_summary(spark, run_date, s)
+            rec.details["quality"] = run.quality
+            if docs:
+                say(f"{run_date}: rebuilding data docs")
+                run.docs_index = build_docs(s)
+                say(f"{run_date}: data docs at {run.docs_index}")
+        rec.details["conformed"] = {c.target: c.rows_conformed for c in run.conformed}
     return run
 
 

@@ -19,7 +19,7 @@ from quality import ledger, suites
 from quality.engine import CheckResult, validate
 from quality.policy import Policy, policy_for
 from quality.rules import RowRule
-from warehouse import contracts, tables
+from warehouse import audit, contracts, tables
 from warehouse.settings import Settings
 
 UNMATCHED = "_unmatched"  # the ingest log's source of a file no mapping claims
@@ -27,6 +27,8 @@ UNMATCHED = "_unmatched"  # the ingest log's source of a file no mapping claims
 
 class GateBlocked(RuntimeError):
     """A ``block`` table-level expectation failed: downstream steps must not run."""
+
+    audit_outcome = "blocked"  # how audit.events records a run that stopped here
 
     def __init__(self, failures: list[CheckResult]):
         self.failures = failures
@@ -36,6 +38,31 @@ class GateBlocked(RuntimeError):
             for f in failures
         )
         super().__init__(f"质量闸门阻断 / quality gate blocked on {first.run_date}: {detail}")
+
+
+def _record_decision(
+    settings: Settings,
+    spark: SparkSession,
+    gate: str,
+    run_date: date,
+    results: list[CheckResult],
+    checked: tuple[tables.Table, ...],
+) -> None:
+    """The gate's decision as an ``audit.events`` row: outcome, counts, blocked checks, the
+    Delta versions it read and the policy version."""
+    blocked = [r for r in results if r.outcome == "blocked"]
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    audit.record(
+        spark, settings, "gate", "decision", "blocked" if blocked else "passed",
+        f"{gate} gate {run_date}", run_date=run_date,
+        inputs={"tables": audit.table_versions(settings, checked)},
+        versions={"quality_policy": results[0].policy_version if results else None},
+        details={"counts": counts, "blocked": [
+            f"{r.table_name} {r.expectation}: observed {r.observed_value}, expected {r.threshold}"
+            for r in blocked]},
+    )  # fmt: skip
 
 
 def _raise_if_blocked(results: list[CheckResult]) -> None:
@@ -135,6 +162,9 @@ def check_bronze(spark: SparkSession, run_date: date, settings: Settings) -> lis
     results += check_deliveries(spark, run_date, set(today), settings, policy)
     results += check_freshness(spark, run_date, settings, policy)
     ledger.write(spark, results, settings)
+    bronze = tuple(tables.BRONZE[s] for s in contracts.CANONICAL if today.get(s))
+    bronze += (tables.INGEST_LOG,)
+    _record_decision(settings, spark, "bronze", run_date, results, bronze)
     _raise_if_blocked(results)
     return results
 
@@ -216,6 +246,8 @@ def check_tables(
             policy_version=policy.version,
         )
     ledger.write(spark, results, settings)
+    layers = sorted({t.layer for t in checked})
+    _record_decision(settings, spark, "+".join(layers), run_date, results, checked)
     _raise_if_blocked(results)
     return results
 

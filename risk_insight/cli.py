@@ -117,9 +117,7 @@ def cmd_sources_check(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Simulate the default world (once per size), run every delivery date, print a summary."""
-    from pipelines.run import delivery_dates, run_day
     from pipelines.simulator import SimulationConfig, simulate
-    from risk_insight import summary
     from warehouse.settings import get_settings
 
     settings = get_settings()
@@ -141,6 +139,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         simulate(config, out, progress=lambda m: console.log(m))
         stamp.write_text(json.dumps(wanted))
     landing = out / "landing"
+    from warehouse.lock import lake_lock
+
+    with lake_lock(settings, "risk-insight demo", say=console.log):
+        return _demo_on(settings, landing, out, started)
+
+
+def _demo_on(settings, landing: Path, out: Path, started: float) -> int:
+    from pipelines.run import delivery_dates, run_day
+    from risk_insight import summary
+
     spark = _spark()
     days, last = delivery_dates(landing), None
     for day in days:
@@ -259,6 +267,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
         load_roster(spark, args.roster, settings)
     plan = build_plan(spark, date.fromisoformat(args.as_of), settings, args.seed)
     how = f"reused, drawn at {plan.drawn_at}" if plan.reused else "drawn now"
+    if not plan.reused:
+        from risk_insight.policy import policy_for
+        from warehouse import audit
+
+        audit.record_plan_draw(spark, settings, plan, policy_for(settings).version)
     _print_rows(
         f"plan {plan.plan_id} (seed {plan.seed}, {how}) / 双随机抽查计划",
         ["region", "tier", "drawn"],
@@ -392,9 +405,12 @@ def cmd_lists(args: argparse.Namespace) -> int:
     from risk_insight.lists import HEADERS, write_district_list
     from warehouse.settings import get_settings
 
-    files = write_district_list(
-        _spark(), args.region, date.fromisoformat(args.as_of), get_settings()
-    )
+    spark, settings, as_of = _spark(), get_settings(), date.fromisoformat(args.as_of)
+    files = write_district_list(spark, args.region, as_of, settings)
+    from risk_insight.policy import policy_for
+    from warehouse import audit
+
+    audit.record_list_export(spark, settings, as_of, [files], policy_for(settings).version)
     console.print(f"{files.rows:,} enterprises / 家 → {files.csv} and {files.xlsx}")
     import pandas as pd
 
@@ -507,30 +523,37 @@ def cmd_marts(args: argparse.Namespace) -> int:
 
 
 def cmd_bi_serve(args: argparse.Namespace) -> int:
-    """Start a local Superset (own venv), provision the dashboards, wait until Ctrl-C."""
-    from risk_insight.superset import SupersetClient, provision
-    from risk_insight.superset.server import start
+    """Start a local Superset (own venv), provision the dashboards with one generated password
+    per demo user, wait until Ctrl-C."""
+    from risk_insight.superset import SupersetClient, districts, provision
+    from risk_insight.superset.server import start, user_passwords
     from warehouse import serving
+    from warehouse.lock import lake_lock
     from warehouse.settings import get_settings
 
     settings = get_settings()
     if not serving.store_columns(settings):
         console.print("[yellow]no serving marts yet: building them from the lake[/]")
-        _marts_stage(_spark(), settings, None)
+        with lake_lock(settings, "risk-insight bi serve (marts)", say=console.log):
+            _marts_stage(_spark(), settings, None)
     with console.status("starting Superset (first start initialises it, ~1 min)…"):
         server = start(Path(args.home).resolve(), args.port)
-    users_password = server.password
     client = SupersetClient(server.url, server.username, server.password)
-    done = provision(client, settings, users_password=users_password)
+    users = ["analyst", *(f"district_{code}" for code in districts(settings))]
+    passwords, new = user_passwords(server.home, users)
+    done = provision(client, settings, users_password=passwords)
     console.print(
         f"Superset: [bold]{server.url}[/]  user [bold]{server.username}[/]  "
         f"password [bold]{server.password}[/] (kept in {server.home}/admin_password)"
     )
-    some = sorted(r for r in done.roles if r.startswith("district_"))[:1]
-    console.print(
-        f"also: user analyst (all districts) and one user per district, e.g. "
-        f"{some[0] if some else '-'}, same password"
-    )
+    if new:
+        console.print("demo users, each with its own password (shown once; kept, mode 0600, in "
+                      f"{server.home}/user_passwords.json):")  # fmt: skip
+        for user in new:
+            console.print(f"  {user}: {passwords[user]}")
+    else:
+        console.print(f"demo users: analyst and one per district ({len(users) - 1}); "
+                      f"passwords in {server.home}/user_passwords.json (mode 0600)")  # fmt: skip
     for key, i in done.dashboards.items():
         console.print(f"  {key}: {server.url}/superset/dashboard/{i}/")
     console.print("Ctrl-C stops Superset.")
@@ -610,6 +633,73 @@ def cmd_bi_provision(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lake_diff(args: argparse.Namespace) -> int:
+    """Compare two lakes' Delta tables by content (wall-clock stamps and audit.events left
+    out); exit 1 when they differ."""
+    from warehouse import lakediff
+
+    result = lakediff.diff(args.lake_a, args.lake_b)
+    console.print(result.report())
+    return 0 if result.same else 1
+
+
+def cmd_lock_status(args: argparse.Namespace) -> int:
+    from warehouse import lock
+    from warehouse.settings import get_settings
+
+    settings = get_settings()
+    info = lock.holder(settings)
+    where = lock.lock_path(settings)
+    if info is None:
+        console.print(f"free / 空闲 ({where})")
+        return 0
+    state = "stale (holder gone) / 已失效" if lock.stale(info) else "held / 占用中"
+    console.print(f"{state}: {info.describe()} ({where})")
+    return 0
+
+
+def cmd_lock_break(args: argparse.Namespace) -> int:
+    from warehouse import lock
+    from warehouse.settings import get_settings
+
+    removed = lock.break_stale(get_settings(), force=args.force)
+    console.print(f"removed the lock of {removed.describe()}" if removed else "no lock to remove")
+    return 0
+
+
+def cmd_retention_apply(args: argparse.Namespace) -> int:
+    """Null raw personal fields older than the retention policy allows, then VACUUM."""
+    from pipelines.privacy import apply_retention
+    from warehouse.settings import get_settings
+
+    today = date.fromisoformat(args.as_of) if args.as_of else None
+    done = apply_retention(_spark(), get_settings(), today, dry_run=args.dry_run)
+    _print_rows(
+        "retention / 个人信息保留期限" + (" (dry run)" if args.dry_run else ""),
+        ["source", "delivered before", "fields", "rows nulled", "files removed"],
+        [[r.source, r.cutoff, ", ".join(r.fields), r.rows_nulled, r.files_removed] for r in done],
+    )
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    """Erase one person's raw personal data from bronze (Delta UPDATE + VACUUM), audited."""
+    from pipelines.privacy import erase
+    from warehouse.settings import get_settings
+
+    done = erase(
+        _spark(), get_settings(), person=args.person, id_number=args.id_number, phone=args.phone,
+        keep_history=args.keep_history, reason=args.reason or "",
+    )  # fmt: skip
+    _print_rows(
+        f"erased person {done.token} / 已删除个人信息",
+        ["table", "rows nulled", "files removed"],
+        [[t, n, done.files_removed.get(t, 0)] for t, n in done.rows_nulled.items()],
+    )
+    console.print(f"audit event {done.event_id}" + ("" if done.rows_nulled else ": no rows held"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="risk-insight", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -626,7 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="land and conform one delivery date (idempotent)")
     p.add_argument("--date", required=True, help="delivery date, YYYY-MM-DD")
     p.add_argument("--landing", help="landing root (default: settings.landing_root)")
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=cmd_run, writes=True, audited=True)
 
     p = sub.add_parser("demo", help="simulate the default world and run it end to end")
     p.add_argument("--enterprises", type=int, default=50_000)
@@ -653,7 +743,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--source", required=True, help="source system, e.g. penalty (or penalties)")
     p.add_argument("--date", required=True, help="delivery date, YYYY-MM-DD")
-    p.set_defaults(func=cmd_quality_report)
+    p.set_defaults(func=cmd_quality_report, writes=True, audited=False)
 
     p = sub.add_parser("train", help="backtest, register and gate a challenger risk model")
     p.add_argument("--seed", type=int, default=42)
@@ -661,27 +751,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, help="precision@k another recipe must beat by")
     p.add_argument("--tolerance", type=float, help="how much worse a same-recipe refresh may be")
     p.add_argument("--fairness-bound", type=float, help="max widening of a gap")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, writes=True, audited=False)
 
     p = sub.add_parser("score", help="score active enterprises at an as-of date (Spark)")
     p.add_argument("--as-of", required=True, help="as-of date, YYYY-MM-DD (first of a month)")
     p.add_argument("--model", help="model version (default: the champion)")
-    p.set_defaults(func=cmd_score)
+    p.set_defaults(func=cmd_score, writes=True, audited=False)
 
     p = sub.add_parser("tiers", help="A-D tiers at an as-of date (rules, then model shares)")
     p.add_argument("--as-of", required=True, help="as-of date of the scores, YYYY-MM-DD")
-    p.set_defaults(func=cmd_tiers)
+    p.set_defaults(func=cmd_tiers, writes=True, audited=False)
 
     p = sub.add_parser("plan", help="the period's 双随机 plan and its public file (一公开)")
     p.add_argument("--as-of", help="as-of date of the tiers, YYYY-MM-DD")
     p.add_argument("--seed", type=int, help="a chosen seed (default: the committed one)")
     p.add_argument("--roster", help="inspector roster CSV to load first (inspector_id,name,…)")
-    p.set_defaults(func=cmd_plan)
+    p.set_defaults(func=cmd_plan, writes=True, audited=False)
     plan_sub = p.add_subparsers(dest="plan_command")
     v = plan_sub.add_parser("verify", help="recompute a published plan from its public files")
     v.add_argument("path", help="the plan's public folder or its public_plan.csv")
     v.add_argument("--commitment", help="the commitment file published when the period opened")
-    v.set_defaults(func=cmd_plan)
+    v.set_defaults(func=cmd_plan, writes=False)
 
     outcomes = sub.add_parser("outcomes", help="record what inspectors found (检查结果)")
     osub = outcomes.add_subparsers(dest="outcomes_command", required=True)
@@ -694,7 +784,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="the filled XLSX")
     p.add_argument("--delivery-date", help="delivery date, YYYY-MM-DD (default today)")
     p.add_argument("--no-run", action="store_true", help="write the delivery, do not run it")
-    p.set_defaults(func=cmd_outcomes_import)
+    p.set_defaults(func=cmd_outcomes_import, writes=True, audited=True)
     p = osub.add_parser("simulate", help="synthetic worlds: fill an outcome file from truth")
     p.add_argument("--plan", required=True)
     p.add_argument("--truth", required=True, help="the simulator's truth folder")
@@ -717,15 +807,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", required=True, help="district code, e.g. 110101")
     p.add_argument("--as-of", required=True, help="as-of date, YYYY-MM-DD")
     p.add_argument("--show", type=int, default=10, help="rows to print")
-    p.set_defaults(func=cmd_lists)
+    p.set_defaults(func=cmd_lists, writes=True, audited=False)
 
     p = sub.add_parser("warnings", help="early warnings against the previous run")
     p.add_argument("--as-of", required=True, help="as-of date, YYYY-MM-DD")
-    p.set_defaults(func=cmd_warnings)
+    p.set_defaults(func=cmd_warnings, writes=True, audited=False)
 
     p = sub.add_parser("marts", help="build the serving marts and publish them (BI store)")
     p.add_argument("--as-of", help="as-of date to refresh (default: every date in gold)")
-    p.set_defaults(func=cmd_marts)
+    p.set_defaults(func=cmd_marts, writes=True, audited=False)
 
     bi = sub.add_parser("bi", help="Superset dashboards (看板)").add_subparsers(
         dest="bi_command", required=True
@@ -740,12 +830,100 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bi_gallery)
     p = bi.add_parser("provision", help="provision the Superset of settings.superset_url")
     p.set_defaults(func=cmd_bi_provision)
+
+    lake = sub.add_parser("lake", help="whole-lake tools").add_subparsers(
+        dest="lake_command", required=True
+    )
+    p = lake.add_parser("diff", help="compare two lakes' tables by content (exit 1: differ)")
+    p.add_argument("lake_a")
+    p.add_argument("lake_b")
+    p.set_defaults(func=cmd_lake_diff)
+
+    lk = sub.add_parser("lock", help="the lake's writer lock").add_subparsers(
+        dest="lock_command", required=True
+    )
+    p = lk.add_parser("status", help="who holds the lake lock")
+    p.set_defaults(func=cmd_lock_status)
+    p = lk.add_parser("break", help="remove a stale lock (holder gone); --force: any lock")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_lock_break)
+
+    ret = sub.add_parser("retention", help="personal-data retention").add_subparsers(
+        dest="retention_command", required=True
+    )
+    p = ret.add_parser("apply", help="null raw personal fields past retention, then VACUUM")
+    p.add_argument("--as-of", help="today's date for the policy (default: today)")
+    p.add_argument("--dry-run", action="store_true", help="only count what would change")
+    p.set_defaults(func=cmd_retention_apply, writes=True, audited=True)
+
+    p = sub.add_parser("erase", help="erase one person's raw personal data from bronze")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--person", help="the person's token (legal_rep_token, complainant_token)")
+    who.add_argument("--id-number", help="the legal representative's ID number")
+    who.add_argument("--phone", help="a phone number (complainant or registry contact)")
+    p.add_argument(
+        "--keep-history",
+        action="store_true",
+        help="leave old file versions to the retention VACUUM (time travel kept)",
+    )
+    p.add_argument("--reason", help="why (recorded in audit.events), e.g. the request's number")
+    p.set_defaults(func=cmd_erase, writes=True, audited=True)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    from warehouse.conflicts import WriteConflict
+    from warehouse.lock import LockBusy
+
+    try:
+        if not getattr(args, "writes", False):
+            return args.func(args)
+        return _writing(args, argv if argv is not None else sys.argv[1:])
+    except LockBusy as busy:
+        console.print(str(busy), style="red", markup=False)
+        return 4
+    except WriteConflict as conflict:
+        console.print(str(conflict), style="red", markup=False)
+        return 5
+
+
+def _writing(args: argparse.Namespace, argv: list[str]) -> int:
+    """A command that writes the lake: the lake lock is taken before Spark starts (a refused
+    command costs no Spark start); commands that do not record their own events leave a
+    ``step`` row in audit.events."""
+    from datetime import datetime
+
+    from warehouse.lock import lake_lock
+    from warehouse.settings import get_settings
+
+    settings = get_settings()
+    purpose = " ".join(["risk-insight", *argv])
+    started = datetime.now()
+    with lake_lock(settings, purpose, say=lambda m: console.log(m, markup=False)):
+        if args.audited:
+            return args.func(args)
+        try:
+            code = args.func(args)
+        except Exception as exc:
+            import contextlib
+
+            with contextlib.suppress(Exception):  # never hide the command's own error
+                _audit_step(settings, purpose, started, "failed", repr(exc)[:2000])
+            raise
+        _audit_step(settings, purpose, started, "succeeded" if code == 0 else f"exit {code}", None)
+        return code
+
+
+def _audit_step(settings, subject: str, started, outcome: str, error: str | None) -> None:
+    from pyspark.sql import SparkSession
+
+    from warehouse import audit
+
+    spark = SparkSession.getActiveSession()
+    if spark is not None:
+        audit.record(spark, settings, "step", "end", outcome, subject, started_at=started,
+                     details={"error": error} if error else None)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from risk_insight.plan import PlanResult, build_plan, open_period
 from risk_insight.policy import policy_for
 from risk_insight.tiers import build_tiers
 from risk_insight.warnings import build_warnings
+from warehouse import audit
 from warehouse.settings import Settings, get_settings
 
 
@@ -78,6 +79,9 @@ def run_insight(
         d = int((pdf["tier"] == "D").sum())
         if sample is None or d > int((sample["tier"] == "D").sum()):
             sample_region, sample = region, pdf
+    if not plan.reused:  # a period's plan is drawn once; later runs reuse it
+        audit.record_plan_draw(spark, s, plan, pol.version)
+    audit.record_list_export(spark, s, as_of, files, pol.version)
     return InsightSummary(
         as_of=as_of,
         policy_version=pol.version,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +74,38 @@ def delivered_world(spark, tmp_path_factory) -> DeliveredWorld:
     days = delivery_dates(landing)
     runs = [run_day(spark, landing, d, settings, docs=d == days[-1]) for d in days]
     return DeliveredWorld(root, settings, sim, landing, runs)
+
+
+@pytest.fixture(scope="session")
+def downstream_world(spark, delivered_world, tmp_path_factory) -> Settings:
+    """A copy of the session's delivered world, then a LightGBM model trained and registered on
+    a short schedule, two monthly scorings and insight runs (tiers, plans, lists, warnings),
+    and the marts: everything downstream, built once per session (the BI tests and the
+    personal-data scan read it; tests must not change it)."""
+    from models.demo import next_month
+    from models.score import score
+    from models.train import data_span, make_schedule, train_and_register
+    from pipelines.marts import build_marts
+    from risk_insight.insight import run_insight
+    from risk_insight.plan import load_roster
+
+    root = tmp_path_factory.mktemp("bi") / "world"
+    shutil.copytree(delivered_world.root, root)
+    s = make_settings(root).model_copy(update={"outputs_root": str(root / "outputs")})
+    load_roster(spark, root / "sim" / "reference" / "inspectors.csv", s)
+    first, last = data_span(spark, s)
+    schedule = make_schedule(
+        first, last, horizon_days=90, n_folds=2, fold_step_months=3, train_step_months=2,
+        warmup_months=3,
+    )  # fmt: skip
+    decision = train_and_register(
+        spark, s, num_rounds=20, schedule=schedule,
+        truth_dir=str(root / "sim" / "truth"),
+    )  # fmt: skip
+    this_month = next_month(last)
+    previous = date(this_month.year - (this_month.month == 1), (this_month.month - 2) % 12 + 1, 1)
+    for as_of in (previous, this_month):  # two runs: a trend, and warnings against the first
+        score(spark, as_of, s, decision.challenger)
+        run_insight(spark, as_of, s)
+    build_marts(spark, None, s)
+    return s

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from risk_insight.superset.gallery import (
     recorded_metrics,
     shown_model_figures,
 )
-from tests.conftest import free_port, make_settings
+from tests.conftest import free_port
 from warehouse import serving
 from warehouse.settings import Settings
 
@@ -41,36 +40,10 @@ USERS_PASSWORD = "district-test-pw"
 
 
 @pytest.fixture(scope="module")
-def lake(spark, delivered_world, tmp_path_factory) -> Settings:
-    """A copy of the session's delivered world, then a LightGBM model trained and registered on
-    a short schedule, two monthly scorings and insight runs, and the marts."""
-    from models.demo import next_month
-    from models.score import score
-    from models.train import data_span, make_schedule, train_and_register
-    from pipelines.marts import build_marts
-    from risk_insight.insight import run_insight
-    from risk_insight.plan import load_roster
-
-    root = tmp_path_factory.mktemp("bi") / "world"
-    shutil.copytree(delivered_world.root, root)
-    s = make_settings(root).model_copy(update={"outputs_root": str(root / "outputs")})
-    load_roster(spark, root / "sim" / "reference" / "inspectors.csv", s)
-    first, last = data_span(spark, s)
-    schedule = make_schedule(
-        first, last, horizon_days=90, n_folds=2, fold_step_months=3, train_step_months=2,
-        warmup_months=3,
-    )  # fmt: skip
-    decision = train_and_register(
-        spark, s, num_rounds=20, schedule=schedule,
-        truth_dir=str(root / "sim" / "truth"),
-    )  # fmt: skip
-    this_month = next_month(last)
-    previous = date(this_month.year - (this_month.month == 1), (this_month.month - 2) % 12 + 1, 1)
-    for as_of in (previous, this_month):  # two runs: a trend, and warnings against the first
-        score(spark, as_of, s, decision.challenger)
-        run_insight(spark, as_of, s)
-    build_marts(spark, None, s)
-    return s
+def lake(downstream_world) -> Settings:
+    """The session's downstream world (tests/conftest.py): delivered world + model, scores,
+    insight runs and marts."""
+    return downstream_world
 
 
 def test_marts_reconcile_with_the_lake_and_a_rebuild_changes_nothing(spark, lake):
@@ -281,3 +254,26 @@ def test_model_dashboard_figures_equal_the_recorded_metrics(provisioned, lake):
     shown = shown_model_figures(client, SPEC, done.datasets)
     assert not compare_figures(shown, recorded)
     assert len(shown) >= 1 + 2 * 3  # AUC and at least model / rules / random on two folds
+
+
+def test_every_demo_user_gets_its_own_password(provisioned, superset, lake, tmp_path):
+    """What ``make bi`` does: one generated password per demo user; a user's password opens
+    only that user's account. (Runs last: it restores the shared test password after.)"""
+    from risk_insight.superset.server import user_passwords
+
+    client, done = provisioned
+    users = sorted(done.roles)
+    passwords, new = user_passwords(tmp_path, users)
+    assert new == users and len(set(passwords.values())) == len(users)
+    try:
+        provision(client, lake, users_password=passwords)
+        a, b = users[0], users[1]
+        assert (
+            SupersetClient(superset.url, a, passwords[a]).get("/api/v1/me/")["result"]["username"]
+            == a
+        )
+        for user, password in ((a, passwords[b]), (b, USERS_PASSWORD)):
+            with pytest.raises(SupersetError, match="401"):
+                SupersetClient(superset.url, user, password)
+    finally:
+        provision(client, lake, users_password=USERS_PASSWORD)

@@ -34,20 +34,6 @@ if str(DAGS) not in sys.path:
 
 pytestmark = pytest.mark.slow
 
-# Wall-clock audit stamps: they record *when* a row was written, so a re-run that writes the
-# same content at another time differs only here. Everything else must be identical.
-AUDIT_STAMPS = {
-    "_ingested_at",  # bronze rows, quarantine payload lineage
-    "ingested_at",  # audit.ingest_log
-    "quarantined_at",  # quarantine.rejected_rows
-    "finished_at",  # audit.conform_log
-    "validated_at",  # audit.quality_results
-    "_built_at",  # gold features
-    "_scored_at",  # gold scores
-    "_loaded_at",
-    "_planned_at",
-}
-
 
 def test_dag_files_import_quickly_and_without_heavy_imports() -> None:
     code = (
@@ -146,18 +132,11 @@ def _run(dag, day: date, conf: dict):
 
 
 def _lake_contents(lake: Path) -> dict:
-    """Every Delta table under the lake, read with ``deltalake``, stamps dropped, rows sorted."""
-    from deltalake import DeltaTable
+    """Every Delta table under the lake (wall-clock stamps dropped, rows sorted; the
+    append-only audit.events left out): warehouse.lakediff, which ``lake diff`` uses."""
+    from warehouse import lakediff
 
-    out = {}
-    for log in sorted(lake.rglob("_delta_log")):
-        df = DeltaTable(str(log.parent)).to_pandas()
-        df = df[[c for c in df.columns if c not in AUDIT_STAMPS]]
-        df = df.astype(str)
-        out[str(log.parent.relative_to(lake))] = df.sort_values(list(df.columns)).reset_index(
-            drop=True
-        )
-    return out
+    return lakediff.contents(lake)
 
 
 def test_backfill_three_days_then_rerun_middle_day_equals_one_clean_pass(spark, dags, world):
@@ -272,6 +251,10 @@ def test_supervision_daily_end_to_end(spark, dags, world):
         .count()
     )
     assert states["bi_refresh"][0][0] == "skipped"
+    # each writing step held the lake lock and left its row in the audit trail
+    steps = tables.read(spark, tables.AUDIT_EVENTS, s).where(F.col("event") == "step")
+    done = {r.subject for r in steps.where(F.col("outcome") == "succeeded").collect()}
+    assert {f"conform {day}", f"land {day} registry", f"insight {as_of}"} <= done, done
 
 
 def test_blocking_gate_stops_downstream_and_leaves_its_ledger_row(spark, dags, world):
@@ -318,3 +301,10 @@ def test_blocking_gate_stops_downstream_and_leaves_its_ledger_row(spark, dags, w
     assert [(r.table_name, r.expectation, r.policy_version) for r in blocked] == [
         ("bronze.registry", "volume", "strict-test")
     ]
+    events = tables.read(spark, tables.AUDIT_EVENTS, s).where(F.col("run_date") == F.lit(day))
+    gate = events.where("event = 'gate'").collect()
+    assert [(g.subject, g.outcome) for g in gate] == [(f"bronze gate {day}", "blocked")]
+    step = tables.read(spark, tables.AUDIT_EVENTS, s).where(
+        (F.col("event") == "step") & (F.col("subject") == f"bronze_gate {day}")
+    )
+    assert [r.outcome for r in step.collect()] == ["blocked"]

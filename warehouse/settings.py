@@ -31,6 +31,8 @@ LOCATIONS = (
     "sources_dir",
     "pii_key_file",
     "secrets_dir",
+    "lock_file",
+    "retention_policy",
 )
 
 
@@ -107,6 +109,21 @@ class Settings(BaseSettings):
     )
     superset_user: str = "admin"
     superset_password: str | None = Field(None, description="password of superset_user")
+    lock_file: str | None = Field(
+        None,
+        description="the lake's writer lock; default <lake_root>/_writer.lock (local lake). A lake "
+        "on object storage needs a file on a disk every writer shares",
+    )
+    lock_wait_seconds: float = Field(
+        900.0, description="how long a writer waits for the lake lock before refusing"
+    )
+    lock_ttl_seconds: float = Field(
+        1800.0, description="lease of the lake lock; renewed by its holder every ttl/3"
+    )
+    retention_policy: str | None = Field(
+        None,
+        description="personal-data retention YAML; default the reviewed pipelines/retention.yaml",
+    )
 
     @field_validator(*LOCATIONS)
     @classmethod

@@ -14,6 +14,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from warehouse import conflicts
 from warehouse.contracts import CANONICAL, CanonicalSource
 from warehouse.settings import Settings, get_settings
 
@@ -43,6 +44,8 @@ class Table:
     partition_by: tuple[str, ...] = ()
     checks: dict[str, str] = field(default_factory=dict)  # constraint name -> SQL predicate
     description: str = ""
+    personal: tuple[str, ...] = ()  # raw personal-data columns (retention, erasure)
+    properties: dict[str, str] = field(default_factory=dict)  # Delta table properties
 
     @property
     def qualified(self) -> str:
@@ -80,18 +83,21 @@ MONEY = T.DecimalType(18, 2)
 
 # ---- bronze: one table per source, every field as the raw string that arrived ---------------
 def _bronze(spec: CanonicalSource) -> Table:
+    # columns of the file that the source mapping does not name: header -> raw text
+    schema = _schema([_col(f, S) for f in spec.fields], _col("_extra", T.MapType(S, S)), LINEAGE)
+    # Delta keeps min/max statistics of data columns in its log (and .crc files), where an
+    # UPDATE or VACUUM never reaches: personal-data columns (and the unmapped columns, which
+    # may hold some) get none, so erasure and retention leave no raw value behind in the log.
+    stats = [c for c in schema.fieldNames() if c not in (*spec.pii, "_extra", "_run_date")]
     return Table(
         layer="bronze",
         name=spec.name,
-        schema=_schema(
-            [_col(f, S) for f in spec.fields],
-            # columns of the file that the source mapping does not name: header -> raw text
-            _col("_extra", T.MapType(S, S)),
-            LINEAGE,
-        ),
+        schema=schema,
         keys=("_batch_id", "_source_row"),
         partition_by=("_run_date",),
         description=f"{spec.name}: raw rows as landed, with lineage and unmapped columns",
+        personal=spec.pii,
+        properties={"delta.dataSkippingStatsColumns": ",".join(stats)},
     )
 
 
@@ -643,6 +649,39 @@ QUALITY_RESULTS = Table(
 
 QUALITY_TABLES: tuple[Table, ...] = (QUALITY_RESULTS,)
 
+AUDIT_EVENTS = Table(
+    "audit",
+    "events",
+    _schema(
+        _col("event_id", S, False),
+        _col("event", S, False),
+        _col("action", S, False),
+        _col("outcome", S, False),
+        _col("subject", S, False),
+        _col("run_id", S, False),
+        _col("run_date", D),
+        _col("occurred_at", TS, False),
+        _col("started_at", TS),
+        _col("inputs", S, False),
+        _col("versions", S, False),
+        _col("details", S, False),
+        _col("os_user", S, False),
+        _col("host", S, False),
+        _col("pid", L, False),
+        _col("command", S, False),
+        _col("airflow_run_id", S),
+    ),
+    keys=("event_id",),
+    checks={
+        "known_event": "event IN ('run', 'step', 'gate', 'model_promotion', 'plan_draw', "
+        "'list_export', 'erasure', 'retention')",
+        "known_action": "action IN ('start', 'end', 'decision', 'export', 'apply')",
+    },
+    description="审计事件 / audit trail: every run (start/end/outcome), gate decision, model "
+    "promotion, plan draw, list export, retention and erasure, with inputs, versions and who "
+    "(OS user, host, pid, Airflow run); append-only",
+)
+
 SILVER_FACTS = (FCT_ANNUAL_REPORT, FCT_PENALTY, FCT_LIST_ENTRY, FCT_INSPECTION, FCT_COMPLAINT)
 
 ALL_TABLES: tuple[Table, ...] = (
@@ -656,6 +695,7 @@ ALL_TABLES: tuple[Table, ...] = (
     *GOLD_TABLES,
     *QUALITY_TABLES,
     *INSIGHT_TABLES,
+    AUDIT_EVENTS,
 )
 
 
@@ -663,7 +703,8 @@ _ENSURED: set[str] = set()  # paths this process already created or checked
 
 
 def ensure(spark: SparkSession, table: Table, settings: Settings | None = None) -> DeltaTable:
-    """Create ``table`` at its path if missing (schema, partitioning, CHECK constraints)."""
+    """Create ``table`` at its path if missing (schema, partitioning, properties, CHECK
+    constraints). Safe when another process creates the same table at the same moment."""
     path = table.path(settings)
     if path in _ENSURED:
         return DeltaTable.forPath(spark, path)
@@ -671,23 +712,57 @@ def ensure(spark: SparkSession, table: Table, settings: Settings | None = None) 
     if existed:
         delta_table = DeltaTable.forPath(spark, path)
     else:
-        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(table.schema)
-        if table.partition_by:
-            builder = builder.partitionedBy(*table.partition_by)
-        if table.description:
-            builder = builder.comment(table.description)
-        delta_table = builder.execute()
-    # DESCRIBE DETAIL is a Spark job: ask it only for an existing table that must have checks
+        # Two first writers racing on an empty folder: the loser's commit fails with
+        # ProtocolChangedException / MetadataChangedException; the retry finds the table.
+        delta_table = conflicts.retrying(lambda: _create(spark, table, path), f"create {path}")
+    # DESCRIBE DETAIL is a Spark job: ask it only for an existing table with checks/properties
     present = (
         delta_table.detail().select("properties").first()[0] or {}
-        if existed and table.checks
-        else {}
+        if existed and (table.checks or table.properties)
+        else dict(table.properties)
     )
+    missing = {k: v for k, v in table.properties.items() if present.get(k) != v}
+    if missing:
+        settings_sql = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
+        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({settings_sql})")
     for name, predicate in table.checks.items():
         if f"delta.constraints.{name.lower()}" not in present:
-            spark.sql(f"ALTER TABLE delta.`{path}` ADD CONSTRAINT {name} CHECK ({predicate})")
+            add_constraint(spark, path, name, predicate)
     _ENSURED.add(path)
     return delta_table
+
+
+def _create(spark: SparkSession, table: Table, path: str) -> DeltaTable:
+    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(table.schema)
+    if table.partition_by:
+        builder = builder.partitionedBy(*table.partition_by)
+    if table.description:
+        builder = builder.comment(table.description)
+    for key, value in table.properties.items():
+        builder = builder.property(key, value)
+    return builder.execute()
+
+
+def _squash(sql: str) -> str:
+    return "".join(sql.split()).lower()
+
+
+def add_constraint(spark: SparkSession, path: str, name: str, predicate: str) -> None:
+    """Add CHECK constraint ``name`` to the table at ``path``. When another process added it
+    first (``DELTA_CONSTRAINT_ALREADY_EXISTS``) that is success if its predicate is ours, and a
+    clear error if not."""
+    sql = f"ALTER TABLE delta.`{path}` ADD CONSTRAINT {name} CHECK ({predicate})"
+    try:
+        conflicts.retrying(lambda: spark.sql(sql), f"add constraint {name} to {path}")
+    except Exception as exc:
+        if "DELTA_CONSTRAINT_ALREADY_EXISTS" not in (conflicts._condition(exc) + str(exc)):
+            raise
+        props = DeltaTable.forPath(spark, path).detail().select("properties").first()[0] or {}
+        existing = props.get(f"delta.constraints.{name.lower()}", "")
+        if _squash(existing) != _squash(predicate):
+            raise ValueError(
+                f"{path} already has a constraint {name} CHECK ({existing}), not ({predicate})"
+            ) from exc
 
 
 def read(spark: SparkSession, table: Table, settings: Settings | None = None) -> DataFrame:

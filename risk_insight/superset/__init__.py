@@ -8,6 +8,7 @@ are published (a no-op with a message when no Superset is configured).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,11 +39,12 @@ class Provisioned:
 def provision(
     client: SupersetClient,
     settings: Settings | None = None,
-    users_password: str | None = None,
+    users_password: str | Mapping[str, str] | None = None,
 ) -> Provisioned:
     """Import the dashboards of ``dashboards.yaml`` on the serving store, then the analyst
     role and one role + RLS rule per district found in the marts. With ``users_password``,
-    also a user ``analyst`` and one ``district_<code>`` user per district (demo logins)."""
+    also a user ``analyst`` and one ``district_<code>`` user per district (demo logins), each
+    with the password the mapping gives it (a single string: the same for all, tests only)."""
     s = settings or get_settings()
     spec = load_spec()
     assets = build_assets(spec, serving.reader_url(s), serving.store_columns(s))
@@ -104,7 +106,7 @@ def _security(
     settings: Settings,
     spec: dict[str, Any],
     ids: Provisioned,
-    users_password: str | None,
+    users_password: str | Mapping[str, str] | None,
 ) -> None:
     db_name = spec["database"]
     specs = dataset_specs(spec)
@@ -131,7 +133,12 @@ def _security(
     if users_password:
         gamma = _role_id(client, BASE_ROLE)
         for role, role_id in ids.roles.items():
-            _user(client, role, users_password, [gamma, role_id])
+            password = (
+                users_password if isinstance(users_password, str) else users_password.get(role)
+            )
+            if not password:
+                raise SupersetError(f"no password given for demo user {role}")
+            _user(client, role, password, [gamma, role_id])
 
 
 def _mart(table: str) -> serving.Mart:
@@ -205,8 +212,8 @@ def _user(client: SupersetClient, username: str, password: str, roles: list[int]
         "roles": roles,
     }
     found = client.find("security/users", "username", username)
-    if found:
-        client.put(f"/api/v1/security/users/{found[0]['id']}", body)
+    if found:  # the password too: the kept password file and Superset always agree
+        client.put(f"/api/v1/security/users/{found[0]['id']}", {**body, "password": password})
         return found[0]["id"]
     return client.post(
         "/api/v1/security/users/", {**body, "username": username, "password": password}

@@ -6,6 +6,7 @@ home folder; the server listens on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -38,10 +39,20 @@ class LocalSuperset:
             self.process.kill()
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (mode 0600 from the start)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(tmp, path)
+
+
 def _env(home: Path) -> dict[str, str]:
     key_file = home / "secret_key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(42))
+        write_private(key_file, secrets.token_urlsafe(42))
     return {
         **os.environ,
         "SUPERSET_HOME": str(home),
@@ -72,7 +83,7 @@ def init_home(home: Path, username: str = "admin", password: str | None = None) 
     pw_file = home / "admin_password"
     if password is None:
         if not pw_file.exists():
-            pw_file.write_text(secrets.token_urlsafe(12))
+            write_private(pw_file, secrets.token_urlsafe(12))
         password = pw_file.read_text().strip()
     stamp = home / ".initialised"
     if not stamp.exists():
@@ -84,6 +95,19 @@ def init_home(home: Path, username: str = "admin", password: str | None = None) 
         _superset(home, "init")
         stamp.touch()
     return password
+
+
+def user_passwords(home: Path, users: list[str]) -> tuple[dict[str, str], list[str]]:
+    """One generated password per demo user, kept in ``<home>/user_passwords.json`` (mode
+    0600); returns every user's password and the users whose password is new (to show once)."""
+    path = home / "user_passwords.json"
+    known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    new = [u for u in users if u not in known]
+    for user in new:
+        known[user] = secrets.token_urlsafe(12)
+    if new or not path.exists():
+        write_private(path, json.dumps(known, indent=1, sort_keys=True))
+    return {u: known[u] for u in users}, new
 
 
 def start(
