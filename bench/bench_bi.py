@@ -41,8 +41,9 @@ OUT = Path(__file__).with_name("out") / "bi_world"
 def build_world(root: Path, enterprises: int) -> Settings:
     """A simulated world through the whole pipeline to the serving marts (minutes; cached)."""
     from models.demo import next_month
+    from models.retrain import train_and_register
     from models.score import score
-    from models.train import data_span, make_schedule, train_and_register
+    from models.train import data_span, make_schedule
     from pipelines.marts import build_marts
     from pipelines.run import delivery_dates, run_day
     from pipelines.simulator import SimulationConfig, simulate

@@ -26,8 +26,8 @@ from models import registry  # noqa: E402
 from models.dataset import load_frame  # noqa: E402
 from models.score import score_frame  # noqa: E402
 from models.train import NUM_ROUNDS, data_span, fit, make_schedule  # noqa: E402
-from pipelines.features.catalog import CATEGORICAL, FEATURE_NAMES  # noqa: E402
 from warehouse import tables  # noqa: E402
+from warehouse.contracts.features import CATEGORICAL, FEATURE_NAMES  # noqa: E402
 from warehouse.settings import Settings, get_settings  # noqa: E402
 from warehouse.spark import get_spark  # noqa: E402
 

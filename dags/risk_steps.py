@@ -353,7 +353,7 @@ def _schedule(plan: dict[str, Any]):
 @writes_lake
 def training_features(params: dict[str, Any], plan: dict[str, Any]) -> list[str]:
     """Build the gold feature partitions the schedule needs and that do not exist yet."""
-    from models.train import ensure_features
+    from models.retrain import ensure_features
 
     s = settings_for(params)
     dates = _schedule(plan).all_dates()
@@ -366,7 +366,7 @@ def train_and_gate(params: dict[str, Any], plan: dict[str, Any]) -> dict[str, An
     """Backtest the challenger, fit, register, run the promotion gate; the gate records its
     decision in audit.model_decisions. Returns the decision."""
     from models.registry import PromotionPolicy
-    from models.train import train_and_register
+    from models.retrain import train_and_register
 
     s = settings_for(params)
     truth = params.get("truth_dir") or None

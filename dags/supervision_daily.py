@@ -121,6 +121,11 @@ def supervision_daily() -> None:
     def tiers_plans_lists_warnings(run: dict):
         return steps.insight(_params(), run["as_of"])
 
+    @task
+    def insight_gate(run: dict) -> dict:
+        """The gold gate again, now over risk insight's tiers, plans, target list and warnings."""
+        return steps.gold_gate(_params(), run["run_date"])
+
     @task(**OUTSIDE)
     def serving_marts(run: dict):
         """Publish the marts to the serving store (a PostgreSQL server when configured)."""
@@ -161,8 +166,10 @@ def supervision_daily() -> None:
     scored >> gold
     lists = tiers_plans_lists_warnings(run)
     gold >> lists
+    insight_checked = insight_gate(run)
+    lists >> insight_checked
     served = serving_marts(run)
-    lists >> served
+    insight_checked >> served
     served >> bi_refresh()
     gold >> data_docs()
 

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from pipelines.features import build_labels
 from pipelines.features.build import read_features
-from pipelines.features.catalog import CATEGORICAL, FEATURE_NAMES
+from warehouse.contracts.features import CATEGORICAL, FEATURE_NAMES
 from warehouse.settings import Settings
 
 LABEL_COLUMNS = ("inspected", "drawn", "found", "penalised", "label")

@@ -14,8 +14,9 @@ from pyspark.sql import SparkSession
 
 from models import registry
 from models.evaluate import backtest_table
+from models.retrain import train_and_register
 from models.score import score
-from models.train import data_span, train_and_register
+from models.train import data_span
 from warehouse.settings import Settings
 
 

@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
+from warehouse.contracts.metrics import HEADLINE, POPULATIONS
+
 BUDGET_SHARE = 0.20  # C + D tiers
 MIN_GROUP = 30  # smallest group that enters a fairness gap
-POPULATIONS = ("drawn", "drawn_unweighted", "inspected", "all")
-HEADLINE = "drawn"  # the unbiased population: random-draw inspections
 
 
 def rules_score(df: pd.DataFrame) -> np.ndarray:

@@ -35,12 +35,12 @@ from typing import Any
 
 import lightgbm as lgb
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from models.evaluate import HEADLINE, backtest_table, report_files
 from models.train import Model, model_version
 from pipelines.features.build import delta_version, input_versions
 from warehouse import storage, tables
+from warehouse.audit import champion
 from warehouse.settings import Settings
 
 GAP_KEYS = (
@@ -204,23 +204,9 @@ def register(
             seed,
         )
     ]
-    tables.ensure(spark, tables.MODEL_REGISTRY, settings)
-    spark.createDataFrame(row, tables.MODEL_REGISTRY.schema).write.format("delta").mode(
-        "append"
-    ).save(tables.MODEL_REGISTRY.path(settings))
+    tables.append(spark.createDataFrame(row, tables.MODEL_REGISTRY.schema), tables.MODEL_REGISTRY,
+                  settings)  # fmt: skip
     return version
-
-
-def champion(spark: SparkSession, settings: Settings) -> str | None:
-    """The current champion's version, or None before any promotion."""
-    r = (
-        tables.read(spark, tables.MODEL_DECISIONS, settings)
-        .where("promoted")
-        .orderBy(F.desc("decided_at"), F.desc("challenger"))
-        .select("challenger")
-        .first()
-    )
-    return r[0] if r else None
 
 
 def load(settings: Settings, version: str) -> Model:
@@ -390,10 +376,8 @@ def record(spark: SparkSession, settings: Settings, decision: Decision) -> None:
             json.dumps(decision.comparison, default=str),
         )
     ]
-    tables.ensure(spark, tables.MODEL_DECISIONS, settings)
-    spark.createDataFrame(row, tables.MODEL_DECISIONS.schema).write.format("delta").mode(
-        "append"
-    ).save(tables.MODEL_DECISIONS.path(settings))
+    decided = spark.createDataFrame(row, tables.MODEL_DECISIONS.schema)
+    tables.append(decided, tables.MODEL_DECISIONS, settings)
     _write_artifact(
         settings,
         decision.challenger,

@@ -6,7 +6,7 @@ five largest LightGBM feature contributions (``pred_contrib``), each rendered in
 with English beside it: codes are shown by name (districts from silver.dim_region, industries
 from the GB/T 4754 reference), and each is flagged ``raises_risk`` when it is a reason an
 inspector can use (positive contribution and a risk-raising value, see
-:mod:`pipelines.features.catalog`). The five kept are the largest contributions among the
+:mod:`warehouse.contracts.features`). The five kept are the largest contributions among the
 risk-raising ones, filled up with the next largest when fewer than five raise the risk.
 """
 
@@ -25,8 +25,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from models import registry
-from pipelines.features.catalog import BY_NAME, render
 from warehouse import tables
+from warehouse.contracts.features import BY_NAME, render
 from warehouse.settings import Settings, get_settings
 
 N_REASONS = 5
@@ -212,12 +212,6 @@ def score(
         F.lit(fversion).cast("long").alias("_features_version"),
         F.current_timestamp().alias("_scored_at"),
     )
-    (
-        scored.select(*target.columns)
-        .write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"as_of = DATE'{as_of.isoformat()}'")
-        .save(target.path(s))
-    )
+    tables.replace(scored, target, s, as_of=as_of)
     n = tables.read(spark, target, s).where(F.col("as_of") == F.lit(as_of)).count()
     return {"as_of": as_of.isoformat(), "model_version": v, "rows": n, "features_version": fversion}

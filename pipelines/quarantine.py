@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyspark.sql import DataFrame, SparkSession
 
 from warehouse import tables
@@ -9,18 +11,19 @@ from warehouse.settings import Settings
 
 
 def write_quarantine(
-    spark: SparkSession, rows: DataFrame, replace_where: str, settings: Settings, source: str
+    spark: SparkSession, rows: DataFrame, settings: Settings, source: str, **where: Any
 ) -> None:
-    """Replace the quarantine rows that ``replace_where`` selects within ``source``.
+    """Replace the quarantine rows of ``source`` that ``where`` selects (column = value, e.g.
+    ``stage="ingest", _batch_id=b``) with ``rows``.
 
     Skipped when the same rows are already there, so a re-run leaves the table as it was.
     """
-    tables.ensure(spark, tables.REJECTED_ROWS, settings)
-    where = f"source = '{source}' AND {replace_where}"
+    where = {"source": source, **where}
     new = rows.select(*tables.REJECTED_ROWS.columns).cache()
     try:
         content = [c for c in tables.REJECTED_ROWS.columns if c != "quarantined_at"]
-        old = tables.read(spark, tables.REJECTED_ROWS, settings).where(where).select(*content)
+        selected = tables.predicate(tables.REJECTED_ROWS, where)
+        old = tables.read(spark, tables.REJECTED_ROWS, settings).where(selected).select(*content)
         if new.isEmpty() and old.isEmpty():
             return
         unchanged = (
@@ -28,8 +31,6 @@ def write_quarantine(
             and new.select(*content).exceptAll(old).isEmpty()
         )
         if not unchanged:
-            new.write.format("delta").mode("overwrite").option("replaceWhere", where).save(
-                tables.REJECTED_ROWS.path(settings)
-            )
+            tables.replace(new, tables.REJECTED_ROWS, settings, **where)
     finally:
         new.unpersist()

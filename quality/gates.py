@@ -255,12 +255,8 @@ def check_tables(
 SILVER_TABLES: tuple[tables.Table, ...] = (tables.DIM_ENTERPRISE, *tables.SILVER_FACTS)
 
 
-def gold_tables() -> tuple[tables.Table, ...]:
-    """The gold-layer tables of the registry (the audit tables models/ declares are not gold)."""
-    return tuple(t for t in tables.GOLD_TABLES if t.layer == "gold")
-
-
 def check_gold(spark: SparkSession, run_date: date, settings: Settings) -> list[CheckResult]:
-    """Gold gate: key present and unique in every gold table built so far (call after the
-    gold steps of a run; raises :class:`GateBlocked` on a blocking failure)."""
-    return check_tables(spark, run_date, gold_tables(), settings)
+    """Gold gate: key present and unique in every gold table built so far — features and
+    scores, and risk insight's tiers, plans, target lists and warnings (call after the gold
+    steps of a run; raises :class:`GateBlocked` on a blocking failure)."""
+    return check_tables(spark, run_date, tables.layer_tables("gold"), settings)

@@ -25,16 +25,7 @@ def write(spark: SparkSession, results: list[CheckResult], settings: Settings) -
     now = datetime.now()
     rows = [{**r.__dict__, "validated_at": now} for r in results]
     df = spark.createDataFrame(rows, LEDGER.schema)
-    on = " AND ".join(f"t.{k} = s.{k}" for k in LEDGER.keys)
-    changed = "NOT (t.outcome <=> s.outcome)"
-    (
-        tables.delta(spark, LEDGER, settings)
-        .alias("t")
-        .merge(df.alias("s"), on)
-        .whenMatchedUpdateAll(condition=changed)
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+    tables.upsert(df, LEDGER, settings, update_when="NOT (t.outcome <=> s.outcome)")
 
 
 def read(spark: SparkSession, settings: Settings) -> DataFrame:

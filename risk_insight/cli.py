@@ -211,7 +211,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Backtest, register and gate a challenger; print its backtest table and the decision."""
     from models.evaluate import backtest_table
     from models.registry import PromotionPolicy, read_artifact
-    from models.train import train_and_register
+    from models.retrain import train_and_register
     from warehouse.settings import get_settings
 
     settings = get_settings()
@@ -401,11 +401,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_lists(args: argparse.Namespace) -> int:
-    """Write one district's target list at --as-of (CSV with BOM + XLSX, Chinese headers)."""
-    from risk_insight.lists import HEADERS, write_district_list
+    """Rebuild gold.target_list at --as-of and write one district's list from it (CSV with BOM
+    + XLSX, Chinese headers)."""
+    from risk_insight.lists import HEADERS, build_target_list, write_district_list
     from warehouse.settings import get_settings
 
     spark, settings, as_of = _spark(), get_settings(), date.fromisoformat(args.as_of)
+    build_target_list(spark, as_of, settings)
     files = write_district_list(spark, args.region, as_of, settings)
     from risk_insight.policy import policy_for
     from warehouse import audit
@@ -431,12 +433,16 @@ def cmd_warnings(args: argparse.Namespace) -> int:
 
 
 def _insight_stage(spark, settings, as_of: date, roster: Path) -> None:
-    """Tiers, the random-draw plan, every district's list and warnings, then their summary."""
+    """Tiers, the random-draw plan, every district's list and warnings, the gold gate over
+    them, then their summary."""
+    from quality import gates
     from risk_insight.insight import print_insight_summary, run_insight
     from risk_insight.plan import load_roster
 
     load_roster(spark, roster, settings)
-    print_insight_summary(run_insight(spark, as_of, settings), console)
+    summary = run_insight(spark, as_of, settings)
+    gates.check_gold(spark, as_of, settings)
+    print_insight_summary(summary, console)
 
 
 def _model_stage(spark, settings, truth_dir: Path) -> date:
@@ -635,10 +641,15 @@ def cmd_bi_provision(args: argparse.Namespace) -> int:
 
 def cmd_lake_diff(args: argparse.Namespace) -> int:
     """Compare two lakes' Delta tables by content (wall-clock stamps and audit.events left
-    out); exit 1 when they differ."""
+    out, and any --ignore column / --skip table); exit 1 when they differ."""
     from warehouse import lakediff
 
-    result = lakediff.diff(args.lake_a, args.lake_b)
+    result = lakediff.diff(
+        args.lake_a,
+        args.lake_b,
+        lakediff.AUDIT_STAMPS | frozenset(args.ignore),
+        lakediff.APPEND_ONLY | frozenset(args.skip),
+    )
     console.print(result.report())
     return 0 if result.same else 1
 
@@ -837,6 +848,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = lake.add_parser("diff", help="compare two lakes' tables by content (exit 1: differ)")
     p.add_argument("lake_a")
     p.add_argument("lake_b")
+    p.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="also leave out this column everywhere (e.g. model_version)",
+    )
+    p.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="LAYER/TABLE",
+        help="also leave out this table (e.g. audit/model_registry)",
+    )
     p.set_defaults(func=cmd_lake_diff)
 
     lk = sub.add_parser("lock", help="the lake's writer lock").add_subparsers(

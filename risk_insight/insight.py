@@ -20,6 +20,7 @@ from pyspark.sql import SparkSession
 from risk_insight.lists import (
     HEADERS,
     ListFiles,
+    build_target_list,
     district_list,
     list_meta,
     lists_folder,
@@ -68,11 +69,12 @@ def run_insight(
     tiers = build_tiers(spark, as_of, s, pol)
     plan = build_plan(spark, as_of, s, seed, pol)
     warnings = build_warnings(spark, as_of, s, pol)
+    build_target_list(spark, as_of, s, pol)
     files, sample_region, sample = [], None, None
     folder = lists_folder(s, as_of)
     roster = tables.read(spark, tables.DIM_INSPECTOR, s).select("inspector_id", "name").toPandas()
     for region in regions_at(spark, as_of, s):
-        pdf = district_list(spark, region, as_of, s, pol)
+        pdf = district_list(spark, region, as_of, s)
         meta = list_meta(spark, region, as_of, s, pol)
         files.append(write_list(pdf, folder, region, as_of, meta, roster))
         # the sample district: the one with the most D-tier enterprises (ties by code)

@@ -165,29 +165,57 @@ def _by_risk():
     )
 
 
-def district_list(
+def build_target_list(
     spark: SparkSession,
-    region_code: str,
     as_of: date,
     settings: Settings | None = None,
     policy: TierPolicy | None = None,
-) -> pd.DataFrame:
-    """One district's list at ``as_of`` as pandas (English column names, see HEADERS), with
-    the plan in force at ``as_of`` (its period's plan)."""
+) -> int:
+    """Write gold.target_list at ``as_of``: every district's list (:func:`list_frame`, with the
+    plan in force at ``as_of``), stamped with the model and policy versions of the tiers.
+    Replaces that as-of date (idempotent). Returns the rows written."""
     from risk_insight.plan import read_plan
 
     s = settings or get_settings()
     pol = policy or policy_for(s)
     at = F.col("as_of") == F.lit(as_of)
-    df = list_frame(
-        tables.read(spark, tables.CREDIT_TIERS, s).where(at),
+    tiers = tables.read(spark, tables.CREDIT_TIERS, s).where(at)
+    rows = list_frame(
+        tiers,
         tables.read(spark, tables.RISK_SCORES, s).where(at),
         tables.read(spark, tables.DIM_ENTERPRISE, s),
         read_plan(spark, as_of, s, pol),
         tables.read(spark, tables.DIM_INSPECTOR, s),
-        region_code,
+        None,
         pol,
         tables.read(spark, tables.DIM_REGION, s),
+    )
+    stamp = tiers.select("model_version", "policy_version").limit(1)
+    target = tables.TARGET_LIST
+    tables.ensure(spark, target, s)
+    out = (
+        rows.crossJoin(stamp)
+        .withColumn("as_of", F.lit(as_of))
+        .withColumn("_built_at", F.current_timestamp())  # audit timestamp only
+        .select(*target.columns)
+    )
+    tables.replace(out, target, s, as_of=as_of)
+    return tables.read(spark, target, s).where(at).count()
+
+
+def district_list(
+    spark: SparkSession,
+    region_code: str,
+    as_of: date,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
+    """One district's list at ``as_of`` as pandas (English column names, see HEADERS), read
+    from gold.target_list (:func:`build_target_list` writes it)."""
+    s = settings or get_settings()
+    df = (
+        tables.read(spark, tables.TARGET_LIST, s)
+        .where((F.col("as_of") == F.lit(as_of)) & (F.col("region_code") == F.lit(region_code)))
+        .drop("as_of", "model_version", "policy_version", "_built_at")
     )
     pdf = df.orderBy("rank").toPandas()
     pdf["credit_score"] = pdf["credit_score"].astype("Int64")
@@ -377,7 +405,7 @@ def write_district_list(
     ``<outputs>/lists/<as_of>/<region>/``."""
     s = settings or get_settings()
     pol = policy or policy_for(s)
-    pdf = district_list(spark, region_code, as_of, s, pol)
+    pdf = district_list(spark, region_code, as_of, s)
     roster = tables.read(spark, tables.DIM_INSPECTOR, s).select("inspector_id", "name").toPandas()
     meta = list_meta(spark, region_code, as_of, s, pol)
     return write_list(pdf, lists_folder(s, as_of), region_code, as_of, meta, roster)

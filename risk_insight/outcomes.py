@@ -367,13 +367,7 @@ def _record(
          str(extract), now)
         for r in df.itertuples()
     ]  # fmt: skip
-    (
-        spark.createDataFrame(rows, target.schema)
-        .write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"file_sha256 = '{f.sha256}'")
-        .save(target.path(s))
-    )
+    tables.replace(spark.createDataFrame(rows, target.schema), target, s, file_sha256=f.sha256)
 
 
 def plan_completion(spark: SparkSession, plan_id: str, settings: Settings | None = None):

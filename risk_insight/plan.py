@@ -416,7 +416,7 @@ def load_roster(spark: SparkSession, csv_path: str | Path, settings: Settings | 
         "inspector_id string, name string, region_code string, _source_file string, "
         "_record_hash string",
     ).withColumn("_loaded_at", F.current_timestamp())
-    df.select(*target.columns).write.format("delta").mode("overwrite").save(target.path(s))
+    tables.replace(df, target, s)
     return len(rows)
 
 
@@ -556,7 +556,6 @@ def build_plan(
     predictable). Drawing also commits the next period's seed, published in the manifest."""
     from pipelines.features.build import delta_version
     from risk_insight import seeds
-    from risk_insight.tiers import _replace_as_of
 
     s = settings or get_settings()
     pol = policy or policy_for(s)
@@ -637,7 +636,7 @@ def build_plan(
         F.lit(json.dumps(versions, sort_keys=True)).alias("_input_versions"),
         F.current_timestamp().alias("_planned_at"),  # audit timestamp only
     ).select(*target.columns)
-    _replace_as_of(out, target, as_of, s)
+    tables.replace(out, target, s, as_of=as_of)
     written = plan_rows(spark, plan_id, s)
     nxt = next_period(period)
     upcoming = (

@@ -127,11 +127,10 @@ def commit(
         now.isoformat(timespec="seconds"),
         policy_version,
     )
-    tables.ensure(spark, tables.PLAN_COMMITMENTS, s)
-    spark.createDataFrame(
-        [(c.plan_id, period.start, period.end, c.commitment, seed_source, now, policy_version)],
-        tables.PLAN_COMMITMENTS.schema,
-    ).write.format("delta").mode("append").save(tables.PLAN_COMMITMENTS.path(s))
+    row = (c.plan_id, period.start, period.end, c.commitment, seed_source, now, policy_version)
+    tables.append(
+        spark.createDataFrame([row], tables.PLAN_COMMITMENTS.schema), tables.PLAN_COMMITMENTS, s
+    )
     publish_commitment(c, s)
     return c
 

@@ -170,7 +170,7 @@ def build_tiers(
         F.lit(json.dumps(versions, sort_keys=True)).alias("_input_versions"),
         F.current_timestamp().alias("_built_at"),  # audit timestamp only
     ).select(*target.columns)
-    _replace_as_of(out, target, as_of, s)
+    tables.replace(out, target, s, as_of=as_of)
     return tier_counts(spark, as_of, s)
 
 
@@ -185,13 +185,3 @@ def tier_counts(spark: SparkSession, as_of: date, settings: Settings) -> dict[st
     )
     got = {r["t"]: r["count"] for r in rows}
     return {t: got.get(t, 0) for t in ("A", "B", "C", "D", "excluded")}
-
-
-def _replace_as_of(df: DataFrame, table: tables.Table, as_of: date, s: Settings) -> None:
-    """Idempotent write: the ``as_of`` partition of ``table`` becomes exactly ``df``."""
-    (
-        df.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"as_of = DATE'{as_of.isoformat()}'")
-        .save(table.path(s))
-    )

@@ -217,8 +217,6 @@ def build_warnings(
 ) -> dict[str, int]:
     """Warnings at ``as_of`` into gold.warnings (that as-of partition replaced); returns the
     count per trigger."""
-    from risk_insight.tiers import _replace_as_of
-
     s = settings or get_settings()
     pol = policy or policy_for(s)
     tiers = tables.read(spark, tables.CREDIT_TIERS, s)
@@ -240,7 +238,7 @@ def build_warnings(
         F.lit(pol.version).alias("policy_version"),
         F.current_timestamp().alias("_built_at"),  # audit timestamp only
     ).select(*target.columns)
-    _replace_as_of(out, target, as_of, s)
+    tables.replace(out, target, s, as_of=as_of)
     return warning_counts(spark, as_of, s)
 
 

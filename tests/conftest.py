@@ -83,8 +83,9 @@ def downstream_world(spark, delivered_world, tmp_path_factory) -> Settings:
     and the marts: everything downstream, built once per session (the BI tests and the
     personal-data scan read it; tests must not change it)."""
     from models.demo import next_month
+    from models.retrain import train_and_register
     from models.score import score
-    from models.train import data_span, make_schedule, train_and_register
+    from models.train import data_span, make_schedule
     from pipelines.marts import build_marts
     from risk_insight.insight import run_insight
     from risk_insight.plan import load_roster

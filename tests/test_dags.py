@@ -240,6 +240,7 @@ def test_supervision_daily_end_to_end(spark, dags, world):
     assert (Path(s.lake_root) / "gold" / "warnings" / "_delta_log").is_dir()
     assert list((world["root"] / "outputs").rglob("*")), "no list files written"
     # the marts of the run's as-of date are in the serving store; no Superset configured here
+    assert states["insight_gate"][0][0] == "success"
     assert states["serving_marts"][0][0] == "success"
     served = serving.query(
         f"SELECT COUNT(*) FROM {serving.MART_TARGET_LIST.name} WHERE as_of = DATE '{as_of}'", s
@@ -287,7 +288,7 @@ def test_blocking_gate_stops_downstream_and_leaves_its_ledger_row(spark, dags, w
     assert dr.state == "failed"
     assert states["bronze_gate"][0][0] == "failed"
     downstream = ["conform", "rectification_reports", "silver_gate", "features", "score",
-                  "gold_gate", "tiers_plans_lists_warnings", "serving_marts",
+                  "gold_gate", "tiers_plans_lists_warnings", "insight_gate", "serving_marts",
                   "bi_refresh"]  # fmt: skip
     for task_id in downstream:
         ((state, tries),) = states[task_id]

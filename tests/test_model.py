@@ -18,8 +18,8 @@ from models import registry
 from models.evaluate import backtest_table, targeting
 from models.score import credit_score, score, score_frame
 from models.train import Schedule, backtest, fit
-from pipelines.features.catalog import CATEGORICAL, FEATURE_NAMES, FEATURES
 from warehouse import tables
+from warehouse.contracts.features import CATEGORICAL, FEATURE_NAMES, FEATURES
 
 DATES = [date(2022, m, 1) for m in (1, 4, 7, 10)] + [date(2023, m, 1) for m in (1, 4, 7, 10)]
 SCHEDULE = Schedule(
@@ -260,7 +260,7 @@ def _schedule(last: int) -> Schedule:
 
 def _retrain(spark, settings, frames, last: int):
     """One scheduled retrain: backtest, fit, register and gate, as train_and_register does."""
-    from models.train import deployed_evaluator
+    from models.retrain import deployed_evaluator
 
     sched = _schedule(last)
     metrics = backtest(frames, sched, num_rounds=40)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from models.score import reasons_for
-from pipelines.features.catalog import BY_NAME, FEATURES, render
+from warehouse.contracts.features import BY_NAME, FEATURES, render
 
 NAMES = {
     "region_code": {"110101": ("东城区", "东城区 (110101)")},

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
-from warehouse import conflicts, storage, tables
+from warehouse import storage, tables
 from warehouse.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,12 +131,8 @@ def record(
         "details": _json(details),
         **actor(),
     }
-    tables.ensure(spark, tables.AUDIT_EVENTS, settings)
-    frame = spark.createDataFrame([row], tables.AUDIT_EVENTS.schema)
-    conflicts.retrying(
-        lambda: frame.write.format("delta").mode("append").save(tables.AUDIT_EVENTS.path(settings)),
-        "append to audit.events",
-    )
+    tables.append(spark.createDataFrame([row], tables.AUDIT_EVENTS.schema), tables.AUDIT_EVENTS,
+                  settings)  # fmt: skip
     return event_id
 
 
@@ -240,3 +237,16 @@ def record_model_promotion(spark: SparkSession, settings: Settings, decision: An
         versions={"challenger": decision.challenger, "champion_before": decision.champion_before},
         details={"reasons": list(decision.reasons)},
     )  # fmt: skip
+
+
+def champion(spark: SparkSession, settings: Settings) -> str | None:
+    """The current champion model's version (the challenger of the latest promoted decision in
+    audit.model_decisions), or None before any promotion."""
+    r = (
+        tables.read(spark, tables.MODEL_DECISIONS, settings)
+        .where("promoted")
+        .orderBy(F.desc("decided_at"), F.desc("challenger"))
+        .select("challenger")
+        .first()
+    )
+    return r[0] if r else None

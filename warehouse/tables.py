@@ -7,8 +7,10 @@ Tables live at ``<lake root>/<layer>/<name>``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -16,6 +18,7 @@ from pyspark.sql import types as T
 
 from warehouse import conflicts
 from warehouse.contracts import CANONICAL, CanonicalSource
+from warehouse.contracts.features import FEATURES
 from warehouse.settings import Settings, get_settings
 
 LAYERS = ("bronze", "silver", "gold", "quarantine", "audit")
@@ -340,8 +343,6 @@ CONFORM_LOG = Table(
 
 # ---- gold: features, scores, tiers, lists (models/ and risk_insight/ write these) -------------
 def _feature_fields() -> list[T.StructField]:
-    from pipelines.features.catalog import FEATURES
-
     return [_col(f.name, S if f.categorical else T.DoubleType()) for f in FEATURES]
 
 
@@ -432,12 +433,6 @@ MODEL_DECISIONS = Table(
     "challenger of the latest promoted decision",
 )
 
-GOLD_TABLES: tuple[Table, ...] = (
-    ENTERPRISE_FEATURES,
-    RISK_SCORES,
-    MODEL_REGISTRY,
-    MODEL_DECISIONS,
-)
 
 # ---- risk insight: tiers, plans, warnings ----------------------------------------------------
 DIM_INSPECTOR = Table(
@@ -604,13 +599,37 @@ WARNINGS = Table(
     description="风险预警 / early warnings since the previous run, with the trigger and evidence",
 )
 
-INSIGHT_TABLES: tuple[Table, ...] = (
-    DIM_INSPECTOR,
-    CREDIT_TIERS,
-    INSPECTION_PLAN,
-    PLAN_COMMITMENTS,
-    OUTCOME_IMPORTS,
-    WARNINGS,
+TARGET_LIST = Table(
+    "gold",
+    "target_list",
+    _schema(
+        _col("as_of", D, False),
+        _col("region_code", S, False),
+        _col("rank", INT, False),
+        _col("uscc", S, False),
+        _col("name", S),
+        _col("tier", S, False),
+        _col("credit_score", INT, False),
+        _col("basis", S),
+        _col("reasons", S),
+        _col("drawn", S, False),
+        _col("inspector", S),
+        _col("plan_id", S),
+        _col("address", S),
+        _col("region_name", S),
+        _col("probability", T.DoubleType(), False),
+        _col("reasons_en", S),
+        _col("inspector_ids", S),
+        _col("model_version", S, False),
+        _col("policy_version", S, False),
+        _col("_built_at", TS, False),
+    ),
+    keys=("as_of", "uscc"),
+    partition_by=("as_of",),
+    checks={"rank_from_one": "rank >= 1", "drawn_yes_no": "drawn IN ('是', '否')"},
+    description="检查对象名单 / every district's risk-ranked target list at an as-of date: tier, "
+    "basis, reasons, whether the period's plan drew it and its inspectors; the district list "
+    "files and the target-list mart are cut from it",
 )
 
 # ---- quality ledger and other audit tables of quality/ -------------------------------------
@@ -646,8 +665,6 @@ QUALITY_RESULTS = Table(
     description="质量台账 / quality ledger: one row per run date × table × source × expectation "
     "(Great Expectations result, gate policy and outcome)",
 )
-
-QUALITY_TABLES: tuple[Table, ...] = (QUALITY_RESULTS,)
 
 AUDIT_EVENTS = Table(
     "audit",
@@ -689,14 +706,30 @@ ALL_TABLES: tuple[Table, ...] = (
     DIM_ENTERPRISE,
     *SILVER_FACTS,
     DIM_REGION,
+    DIM_INSPECTOR,
     REJECTED_ROWS,
     INGEST_LOG,
     CONFORM_LOG,
-    *GOLD_TABLES,
-    *QUALITY_TABLES,
-    *INSIGHT_TABLES,
+    ENTERPRISE_FEATURES,
+    RISK_SCORES,
+    CREDIT_TIERS,
+    INSPECTION_PLAN,
+    TARGET_LIST,
+    WARNINGS,
+    MODEL_REGISTRY,
+    MODEL_DECISIONS,
+    PLAN_COMMITMENTS,
+    OUTCOME_IMPORTS,
+    QUALITY_RESULTS,
     AUDIT_EVENTS,
 )
+
+
+def layer_tables(layer: str) -> tuple[Table, ...]:
+    """Every registered table of ``layer`` (bronze, silver, gold, quarantine, audit)."""
+    if layer not in LAYERS:
+        raise ValueError(f"unknown layer {layer!r}; one of {LAYERS}")
+    return tuple(t for t in ALL_TABLES if t.layer == layer)
 
 
 _ENSURED: set[str] = set()  # paths this process already created or checked
@@ -769,6 +802,78 @@ def read(spark: SparkSession, table: Table, settings: Settings | None = None) ->
     """The current version of ``table`` (created empty if it does not exist yet)."""
     ensure(spark, table, settings)
     return spark.read.format("delta").load(table.path(settings))
+
+
+def predicate(table: Table, where: Mapping[str, Any]) -> str:
+    """A Delta SQL predicate selecting the rows of ``table`` where each column equals its value
+    (a list or tuple: is one of them), literals typed by the table's schema. ValueError for a
+    column the table does not have or an empty ``where``."""
+    if not where:
+        raise ValueError(f"{table.qualified}: a predicate needs at least one column")
+    types = {f.name: f.dataType for f in table.schema.fields}
+    parts = []
+    for column, value in where.items():
+        if column not in types:
+            raise ValueError(f"{table.qualified} has no column {column!r}")
+        values = list(value) if isinstance(value, list | tuple | set | frozenset) else [value]
+        if not values:
+            raise ValueError(f"{table.qualified}: no values for {column!r}")
+        lits = [_literal(types[column], v) for v in sorted(values, key=str)]
+        parts.append(f"{column} = {lits[0]}" if len(lits) == 1 else
+                     f"{column} IN ({', '.join(lits)})")  # fmt: skip
+    return " AND ".join(parts)
+
+
+def _literal(kind: T.DataType, value: Any) -> str:
+    if isinstance(kind, T.DateType):
+        return f"DATE'{date.fromisoformat(str(value)[:10]).isoformat()}'"
+    if isinstance(kind, T.BooleanType):
+        return "TRUE" if value else "FALSE"
+    if isinstance(kind, T.IntegerType | T.LongType):
+        return str(int(value))
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def replace(df: DataFrame, table: Table, settings: Settings | None = None, **where: Any) -> None:
+    """Idempotent write: the rows of ``table`` matching ``where`` (see :func:`predicate`; e.g.
+    ``as_of=d`` replaces one as-of partition) become exactly ``df``; with no ``where`` the
+    whole table is replaced. Creates the table if missing; retried on a write conflict."""
+    spark = df.sparkSession
+    ensure(spark, table, settings)
+    writer = df.select(*table.columns).write.format("delta").mode("overwrite")
+    if where:
+        writer = writer.option("replaceWhere", predicate(table, where))
+    path = table.path(settings)
+    conflicts.retrying(lambda: writer.save(path), f"replace in {table.qualified}")
+
+
+def append(df: DataFrame, table: Table, settings: Settings | None = None) -> None:
+    """Append ``df`` to ``table`` (for tables that only grow: registries, commitments, audit
+    events). Creates the table if missing; retried on a write conflict."""
+    ensure(df.sparkSession, table, settings)
+    writer = df.select(*table.columns).write.format("delta").mode("append")
+    path = table.path(settings)
+    conflicts.retrying(lambda: writer.save(path), f"append to {table.qualified}")
+
+
+def upsert(df: DataFrame, table: Table, settings: Settings | None, update_when: str) -> None:
+    """MERGE ``df`` into ``table`` on its declared keys: insert new keys; replace a stored row
+    with its new version where ``update_when`` holds (SQL over ``t.`` the stored row and ``s.``
+    the new one, e.g. ``t._record_hash <> s._record_hash``). Retried on a write conflict."""
+    on = " AND ".join(f"t.{k} = s.{k}" for k in table.keys)
+    source = df.select(*table.columns).alias("s")
+
+    def merge() -> None:
+        (
+            ensure(df.sparkSession, table, settings)
+            .alias("t")
+            .merge(source, on)
+            .whenMatchedUpdateAll(condition=update_when)
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+    conflicts.retrying(merge, f"merge into {table.qualified}")
 
 
 def delta(spark: SparkSession, table: Table, settings: Settings | None = None) -> DeltaTable:

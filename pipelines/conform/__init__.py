@@ -52,7 +52,7 @@ def load_dim_region(spark: SparkSession, settings: Settings) -> None:
     current = tables.read(spark, tables.DIM_REGION, settings)
     if current.exceptAll(df).isEmpty() and df.exceptAll(current).isEmpty():
         return  # unchanged: keep the table version as it is
-    df.write.format("delta").mode("overwrite").save(tables.DIM_REGION.path(settings))
+    tables.replace(df, tables.DIM_REGION, settings)
 
 
 def conform_day(

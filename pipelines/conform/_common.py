@@ -330,9 +330,7 @@ def quarantine(
 ) -> None:
     """Write this run's conform-stage rejects of ``source`` (replacing any earlier attempt)."""
     rows = quarantine_rows(bad, rules, source, settings)
-    write_quarantine(
-        spark, rows, f"stage = 'conform' AND _run_date = '{run_date.isoformat()}'", settings, source
-    )
+    write_quarantine(spark, rows, settings, source, stage="conform", _run_date=run_date)
 
 
 def latest_per_key(df: DataFrame, keys: tuple[str, ...]) -> DataFrame:
@@ -355,15 +353,8 @@ def merge_latest(
 ) -> None:
     """Upsert on the natural key: insert new keys; update a key only with changed content from
     an equal or later delivery. Re-running a day therefore changes nothing."""
-    on = " AND ".join(f"t.{k} = s.{k}" for k in target.keys)
-    (
-        tables.delta(spark, target, settings)
-        .alias("t")
-        .merge(rows.select(*target.columns).alias("s"), on)
-        .whenMatchedUpdateAll(condition=f"t._record_hash <> s._record_hash AND {later_delivery()}")
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+    changed = f"t._record_hash <> s._record_hash AND {later_delivery()}"
+    tables.upsert(rows, target, settings, update_when=changed)
 
 
 def log_counts(
@@ -387,17 +378,6 @@ def log_counts(
         for c in counts
     ]
     df = spark.createDataFrame(rows, tables.CONFORM_LOG.schema)
-    (
-        tables.delta(spark, tables.CONFORM_LOG, settings)
-        .alias("t")
-        .merge(
-            df.alias("s"), "t.run_date = s.run_date AND t.source = s.source AND t.target = s.target"
-        )
-        .whenMatchedUpdateAll(
-            condition="t.rows_in <> s.rows_in OR t.rows_replayed <> s.rows_replayed "
-            "OR t.rows_quarantined <> s.rows_quarantined "
-            "OR t.rows_duplicate <> s.rows_duplicate OR t.rows_conformed <> s.rows_conformed"
-        )
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+    counted = ("rows_in", "rows_replayed", "rows_quarantined", "rows_duplicate", "rows_conformed")
+    changed = " OR ".join(f"t.{c} <> s.{c}" for c in counted)
+    tables.upsert(df, tables.CONFORM_LOG, settings, update_when=changed)

@@ -149,22 +149,11 @@ def conform(spark: SparkSession, run_date: date, settings: Settings) -> ConformC
         # A stored version is replaced only by a later delivery of the same (uscc, valid_from).
         versions = latest_per_key(stored.unionByName(new), ("uscc", "valid_from"))
         history = rebuild_history(versions).withColumn("_record_hash", silver_hash(VERSION_COLUMNS))
-        (
-            tables.delta(spark, TARGET, settings)
-            .alias("t")
-            .merge(
-                history.select(*TARGET.columns).alias("s"),
-                "t.uscc = s.uscc AND t.valid_from = s.valid_from",
-            )
-            .whenMatchedUpdateAll(
-                condition=(
-                    f"(t._record_hash <> s._record_hash AND {later_delivery()}) "
-                    "OR NOT (t.valid_to <=> s.valid_to) OR t.is_current <> s.is_current"
-                )
-            )
-            .whenNotMatchedInsertAll()
-            .execute()
+        changed = (
+            f"(t._record_hash <> s._record_hash AND {later_delivery()}) "
+            "OR NOT (t.valid_to <=> s.valid_to) OR t.is_current <> s.is_current"
         )
+        tables.upsert(history, TARGET, settings, update_when=changed)
         n_in, n_bad, n_good, n_rows = count_outcome(checked, ("uscc", "valid_from"))
     finally:
         checked.unpersist()

@@ -1,7 +1,7 @@
 """silver → gold: point-in-time enterprise features and labels.
 
-The functions are imported lazily: the table registry reads :mod:`pipelines.features.catalog`
-for the gold schema, and the builders import the registry.
+The features themselves are declared in :mod:`warehouse.contracts.features` (the gold schema,
+the model and the reasons all read it); the builders are imported lazily (they need Spark).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import TYPE_CHECKING
 
-from pipelines.features.catalog import CATEGORICAL, FEATURE_NAMES, FEATURES, NUMERIC
+from warehouse.contracts.features import CATEGORICAL, FEATURE_NAMES, FEATURES, NUMERIC
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

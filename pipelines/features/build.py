@@ -24,9 +24,9 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from pipelines.features.catalog import FEATURE_NAMES, SEGMENTS
 from warehouse import tables
 from warehouse.contracts import CLOSED_STATUSES, OBSERVED_RESULTS
+from warehouse.contracts.features import FEATURE_NAMES, SEGMENTS
 from warehouse.settings import Settings, get_settings
 
 HALF_LIFE_DAYS = 365.0  # recency weight of a penalty halves each year
@@ -350,14 +350,7 @@ def build_features(
         F.lit(versions).alias("_input_versions"),
         F.current_timestamp().alias("_built_at"),
     )
-    cond = "as_of IN (" + ", ".join(f"DATE'{d.isoformat()}'" for d in dates) + ")"
-    (
-        df.select(*target.columns)
-        .write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", cond)
-        .save(target.path(s))
-    )
+    tables.replace(df, target, s, as_of=dates)
     return dates
 
 

@@ -91,12 +91,8 @@ def record_hash(fields: tuple[str, ...] | list[str]) -> Column:
 
 def _log(spark: SparkSession, row: dict, settings: Settings) -> None:
     """Write the file's ingest-log row, replacing an earlier attempt of the same batch."""
-    tables.ensure(spark, tables.INGEST_LOG, settings)
-    spark.createDataFrame([row], tables.INGEST_LOG.schema).write.format("delta").mode(
-        "overwrite"
-    ).option("replaceWhere", f"batch_id = '{row['batch_id']}'").save(
-        tables.INGEST_LOG.path(settings)
-    )
+    log = spark.createDataFrame([row], tables.INGEST_LOG.schema)
+    tables.replace(log, tables.INGEST_LOG, settings, batch_id=row["batch_id"])
 
 
 def _log_row(result: IngestResult, run_date: date, path: Path, checksum: str, mapping: str,
@@ -181,13 +177,8 @@ def land_file(
         bad = _quarantine_rows(
             raw.where(F.col("_problem").isNotNull()), mapping, lay, s.resolved_pii_key()
         )
-        tables.ensure(spark, bronze_table, s)
-        good.write.format("delta").mode("overwrite").option(
-            "replaceWhere", f"_run_date = '{run_date}' AND _batch_id = '{batch_id}'"
-        ).save(bronze_table.path(s))
-        write_quarantine(
-            spark, bad, f"stage = 'ingest' AND _batch_id = '{batch_id}'", s, source=spec.name
-        )
+        tables.replace(good, bronze_table, s, _run_date=run_date, _batch_id=batch_id)
+        write_quarantine(spark, bad, s, source=spec.name, stage="ingest", _batch_id=batch_id)
         totals = raw.agg(F.count("*").alias("read"), F.count("_problem").alias("bad")).first()
         read_n, bad_n = int(totals["read"]), int(totals["bad"])
     finally:

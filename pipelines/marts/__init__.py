@@ -26,7 +26,7 @@ from pipelines.marts import (
     mart_tier_distribution,
     mart_warnings,
 )
-from warehouse import contracts, serving, storage, tables
+from warehouse import audit, contracts, serving, storage, tables
 from warehouse.settings import Settings, get_settings
 
 
@@ -51,10 +51,6 @@ def build_marts(
     """Build every mart and publish them to the serving store. ``as_of`` names the run's
     as-of date (the incremental marts replace that date only); None rebuilds every as-of
     date in gold. Idempotent: the same inputs publish the same rows."""
-    from models.registry import champion
-    from risk_insight.plan import read_plan
-    from risk_insight.policy import policy_for
-
     s = settings or get_settings()
 
     def read(t: tables.Table) -> DataFrame:
@@ -63,7 +59,6 @@ def build_marts(
     regions = read(tables.DIM_REGION)
     enterprises = read(tables.DIM_ENTERPRISE)
     dates = [as_of] if as_of is not None else tiered_dates(spark, s)
-    policy = policy_for(s)
 
     per_date: dict[serving.Mart, list[pd.DataFrame]] = {
         serving.MART_TIER_DISTRIBUTION: [],
@@ -74,16 +69,7 @@ def build_marts(
         at = F.col("as_of") == F.lit(d)
         tiers = read(tables.CREDIT_TIERS).where(at)
         tier_mart = mart_tier_distribution.build(spark, tiers, enterprises, regions)
-        list_mart = mart_target_list.build(
-            spark,
-            tiers,
-            read(tables.RISK_SCORES).where(at),
-            enterprises,
-            read_plan(spark, d, s, policy),
-            read(tables.DIM_INSPECTOR),
-            regions,
-            policy,
-        )
+        list_mart = mart_target_list.build(read(tables.TARGET_LIST).where(at))
         warning_mart = mart_warnings.build(
             spark, read(tables.WARNINGS).where(at), enterprises, regions
         )
@@ -130,7 +116,7 @@ def build_marts(
     # the registry row keeps the summary; every fold's numbers are in the model's metrics.json
     registry["metrics"] = [_fold_metrics(p) for p in registry["artifact_path"]]
     backtest, calibration = mart_model_performance.build(
-        registry, champion(spark, s), _current_model(spark, s)
+        registry, audit.champion(spark, s), _current_model(spark, s)
     )
     frames[serving.MART_MODEL_BACKTEST] = backtest
     frames[serving.MART_MODEL_CALIBRATION] = calibration

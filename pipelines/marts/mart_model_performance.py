@@ -12,7 +12,7 @@ import json
 
 import pandas as pd
 
-from models.evaluate import HEADLINE
+from warehouse.contracts.metrics import HEADLINE
 
 METHOD_ZH = {"model": "模型", "rules": "规则", "random": "随机", "oracle": "理想(真实风险)"}
 BACKTEST_COLUMNS = [

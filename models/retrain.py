@@ -1,0 +1,153 @@
+"""Retraining: backtest a recipe, fit the final model, register it and run the promotion gate.
+
+Fitting and calibration live in :mod:`models.train`, the artifact and the gate in
+:mod:`models.registry`; this module only wires them (and builds missing feature partitions
+the schedule needs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import SparkSession
+
+from models import registry
+from models.dataset import load_frame, oracle_probabilities
+from models.evaluate import evaluate_fold, summarise
+from models.train import (
+    NUM_ROUNDS,
+    SEED,
+    TRAIN_ON_INSPECTED_ONLY,
+    Schedule,
+    backtest,
+    data_span,
+    fit,
+    schedule_for_span,
+)
+from pipelines.features.build import build_features, read_features
+from warehouse.settings import Settings, get_settings
+
+
+def frame_source(
+    spark: SparkSession, settings: Settings, horizon_days: int = 365
+) -> Callable[[list[date], bool], pd.DataFrame]:
+    """A cached ``frames(dates, only_inspected)`` over gold features and labels."""
+    cache: dict[tuple[tuple[date, ...], bool], pd.DataFrame] = {}
+
+    def frames(dates: list[date], only_inspected: bool) -> pd.DataFrame:
+        key = (tuple(sorted(dates)), only_inspected)
+        if key not in cache:
+            cache[key] = load_frame(spark, dates, settings, only_inspected, horizon_days)
+        return cache[key]
+
+    return frames
+
+
+def ensure_features(spark: SparkSession, dates: list[date], settings: Settings) -> None:
+    """Build the gold feature partitions among ``dates`` that do not exist yet."""
+    have = {r[0] for r in read_features(spark, None, settings).select("as_of").distinct().collect()}
+    missing = [d for d in dates if d not in have]
+    if missing:
+        build_features(spark, missing, settings)
+
+
+def train_and_register(
+    spark: SparkSession,
+    settings: Settings | None = None,
+    params: dict[str, Any] | None = None,
+    features: list[str] | None = None,
+    num_rounds: int = NUM_ROUNDS,
+    seed: int = SEED,
+    truth_dir: str | None = None,
+    schedule: Schedule | None = None,
+    policy: Any = None,
+    say: Callable[[str], None] = lambda _m: None,
+    only_inspected: bool = TRAIN_ON_INSPECTED_ONLY,
+):
+    """Backtest the recipe, fit the final model, store it under ``<lake>/models/<version>/``
+    with its registry row, and run the promotion gate. Returns the gate's decision.
+
+    ``schedule`` defaults to the model policy's schedule on silver's data span
+    (:func:`schedule_for_span`); its horizon is the label horizon."""
+    s = settings or get_settings()
+    if schedule is None:
+        schedule = schedule_for_span(*data_span(spark, s))
+    horizon_days = schedule.horizon_days
+    ensure_features(spark, schedule.all_dates(), s)
+    frames = frame_source(spark, s, horizon_days)
+    say("backtesting the challenger")
+    metrics = backtest(
+        frames, schedule, params, features, num_rounds, seed, truth_dir, say, only_inspected
+    )
+    train_dates, calib_date = schedule.final
+    say(f"final model: train on {len(train_dates)} as-of dates, calibrate {calib_date}")
+    model = fit(
+        frames(train_dates, only_inspected),
+        frames([calib_date], True),
+        params,
+        features,
+        num_rounds,
+        seed,
+    )
+    model.params["train_only_inspected"] = only_inspected
+    metrics["schedule"] = {
+        "folds": {
+            t.isoformat(): {"train": [d.isoformat() for d in tr], "calibration": c.isoformat()}
+            for t, (tr, c) in schedule.folds.items()
+        },
+        "final": {
+            "train": [d.isoformat() for d in train_dates],
+            "calibration": calib_date.isoformat(),
+        },
+        "horizon_days": horizon_days,
+    }
+    version = registry.register(spark, s, model, metrics, seed)
+    say(f"registered {version}")
+
+    def champion_backtest(spec: dict[str, Any]) -> dict[str, Any]:
+        p = spec["params"]
+        return backtest(
+            frames,
+            schedule,
+            p,
+            spec["features"],
+            int(p.get("num_rounds", NUM_ROUNDS)),
+            int(p.get("seed", SEED)),
+            truth_dir,
+            say,
+            bool(p.get("train_only_inspected", TRAIN_ON_INSPECTED_ONLY)),
+        )
+
+    return registry.promote(
+        spark,
+        s,
+        version,
+        metrics,
+        champion_backtest,
+        policy or registry.PromotionPolicy.from_policy(),
+        deployed_evaluator(s, frames, truth_dir),
+    )
+
+
+def deployed_evaluator(
+    settings: Settings,
+    frames: Callable[[list[date], bool], pd.DataFrame],
+    truth_dir: str | None = None,
+) -> Callable[[str, list[str]], dict[str, Any]]:
+    """``evaluate(version, fold_dates)``: a registered model *as deployed* (its frozen booster
+    and calibration from its artifacts) judged on the test frames of those folds, with the
+    same metrics as a backtest fold."""
+
+    def evaluate(version: str, fold_dates: list[str]) -> dict[str, Any]:
+        deployed = registry.load(settings, version)
+        folds = {}
+        for t in fold_dates:
+            test = frames([date.fromisoformat(t)], False)
+            oracle = oracle_probabilities(truth_dir, test) if truth_dir else None
+            folds[t] = evaluate_fold(test, deployed.predict(test), oracle)
+        return {"folds": folds, "summary": summarise(folds)}
+
+    return evaluate
