@@ -18,7 +18,7 @@ from warehouse.settings import Settings
 def spark():
     from warehouse.spark import get_spark
 
-    session = get_spark(Settings(spark_master="local[2]", shuffle_partitions=4, driver_memory="3g"))
+    session = get_spark(Settings(spark_master="local[2]", shuffle_partitions=4, driver_memory="6g"))
     yield session
     session.stop()
 

@@ -255,7 +255,7 @@ def test_supervision_daily_end_to_end(spark, dags, world):
     # each writing step held the lake lock and left its row in the audit trail
     steps = tables.read(spark, tables.AUDIT_EVENTS, s).where(F.col("event") == "step")
     done = {r.subject for r in steps.where(F.col("outcome") == "succeeded").collect()}
-    assert {f"conform {day}", f"land {day} registry", f"insight {as_of}"} <= done, done
+    assert {f"conform {day}", f"land {day}", f"insight {as_of}"} <= done, done
 
 
 def test_blocking_gate_stops_downstream_and_leaves_its_ledger_row(spark, dags, world):

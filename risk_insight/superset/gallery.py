@@ -84,6 +84,7 @@ class Capture:
 def capture(url: str, username: str, password: str, spec: dict[str, Any], out: Path) -> Capture:
     """Open every dashboard of ``spec`` as ``username``, wait for its charts, record chart
     errors, empty charts and each chart's visible text, and save ``<out>/<slug>.png``."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -102,6 +103,14 @@ def capture(url: str, username: str, password: str, spec: dict[str, Any], out: P
                 ".length === 0",
                 timeout=90_000,
             )
+            try:  # every chart drawn: a canvas, an SVG, a table or a big number in each holder
+                page.wait_for_function(
+                    "[...document.querySelectorAll('.dashboard-component-chart-holder')].every("
+                    "h => h.querySelector('canvas, svg, table, [class*=\"big-number\"]'))",
+                    timeout=90_000,
+                )
+            except PlaywrightTimeout:
+                seen.problems.append(f"{key}: some charts were not drawn within 90 s")
             page.wait_for_timeout(1500)  # let ECharts finish drawing before the screenshot
             expected = sum(len(row) for row in dash["rows"])
             if holders.count() != expected:
