@@ -30,6 +30,9 @@ AUDIT_STAMPS = frozenset(
         "_scored_at",  # gold scores
         "_loaded_at",
         "_planned_at",
+        "committed_at",  # audit.plan_commitments
+        "registered_at",  # audit.model_registry
+        "decided_at",  # audit.model_decisions
     }
 )
 # Records of each attempt (a killed run's start, a refused run): different by design.
