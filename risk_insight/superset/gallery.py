@@ -127,6 +127,13 @@ def capture(url: str, username: str, password: str, spec: dict[str, Any], out: P
                 if any(t in text for t in EMPTY_TEXTS):
                     seen.problems.append(f"{key} / {name}: renders empty")
             shot = out / f"{dash['slug']}.png"
+            # A full-page screenshot of a page taller than the window resizes the window, and a
+            # resize makes Superset redraw every chart: the shot caught them blank. So the
+            # window is made as tall as the page first, and the redraw is waited for.
+            height = page.evaluate("document.documentElement.scrollHeight")
+            if height > page.viewport_size["height"]:
+                page.set_viewport_size({"width": page.viewport_size["width"], "height": height})
+                page.wait_for_timeout(3000)
             page.screenshot(path=str(shot), full_page=True)
             seen.screenshots[key] = shot
             seen.seconds[key] = time.monotonic() - started
