@@ -53,8 +53,10 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-bench: setup
+# Every benchmark that writes bench/RESULTS.md: the lakehouse spine, then dashboards under load.
+bench: setup bi-setup
 	$(PY) bench/bench_pipeline.py --enterprises $(ENTERPRISES) --years $(YEARS)
+	$(PY) bench/bench_bi.py --users $(BI_USERS) --seconds $(BI_SECONDS)
 
 # Dashboards under load: BI_USERS concurrent district users for BI_SECONDS against a local
 # Superset's chart-data API (loopback only); a small world is built once under bench/out/.
