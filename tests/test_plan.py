@@ -15,7 +15,7 @@ T = date(2026, 11, 1)
 TIER_SCHEMA = "uscc string, region_code string, tier string, excluded boolean, model_version string"
 ROSTER_SCHEMA = "inspector_id string, region_code string"
 INSP_SCHEMA = (
-    "inspection_id string, uscc string, inspected_on date, inspector_id string, mode string, "
+    "inspection_id string, uscc string, inspected_on date, inspector_id string, mode_code string, "
     "plan_id string"
 )
 
@@ -30,7 +30,7 @@ def frames(spark):
     tiers += [(f"X{i:03d}", "110101", None, True, "m1") for i in range(30)]  # excluded
     roster = [("I1", "110101"), ("I2", "110101"), ("I3", "110101"), ("J1", "110102")]
     # every 110101 enterprise was last inspected by I1 (an older one by I2); 110102 by J1
-    m = "定向检查"  # targeted: neither in the cool-off window nor counted by the yearly cap
+    m = "targeted"  # neither in the cool-off window nor counted by the yearly cap
     insp = [(f"A{u}", u, date(2026, 3, 1), "I1", m, None) for u, r, *_ in tiers if r == "110101"]
     insp += [(f"B{u}", u, date(2025, 3, 1), "I2", m, None) for u, r, *_ in tiers if r == "110101"]
     insp += [(f"C{u}", u, date(2026, 3, 1), "J1", m, None) for u, r, *_ in tiers if r == "110102"]
@@ -178,10 +178,10 @@ def test_cool_off_and_yearly_cap_exclude_enterprises_from_the_draw(spark):
     tiers += [(f"E{i}", "110101", "D", False, "m1") for i in range(6, 12)]
     insp = [
         ("X1", "E0", date(2026, 9, 1), "I1", "投诉核查", None),  # 61 days before T: cool-off
-        ("X2", "E1", date(2026, 6, 1), "I1", "双随机抽查", None),  # a random draw this year
-        ("X3", "E6", date(2026, 3, 1), "I1", "双随机抽查", None),  # D: cap 4, three draws
-        ("X4", "E6", date(2026, 5, 1), "I1", "双随机抽查", "CJ-20260501"),
-        ("X5", "E7", date(2025, 6, 1), "I1", "双随机抽查", None),  # last year: not counted
+        ("X2", "E1", date(2026, 6, 1), "I1", "random_draw", None),  # a random draw this year
+        ("X3", "E6", date(2026, 3, 1), "I1", "random_draw", None),  # D: cap 4, three draws
+        ("X4", "E6", date(2026, 5, 1), "I1", "random_draw", "CJ-20260501"),
+        ("X5", "E7", date(2025, 6, 1), "I1", "random_draw", None),  # last year: not counted
     ]
     previous = [  # gold.inspection_plan rows of earlier periods
         ("CJ-20260501", date(2026, 5, 1), "E6"),  # the same draw as X4: counted once
