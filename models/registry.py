@@ -12,16 +12,12 @@ The gate (``models/policy.yaml`` promotion). A challenger of the champion's reci
 features and parameters: a scheduled retrain on newer data) is compared with the champion *as
 deployed* — its frozen booster and calibration, loaded from its artifacts — on the newest
 labelled folds the champion did not train on (test as-of after its last training and
-calibration date) and the challenger's final model did not train on either; both are judged
-the same way there (weighted precision at the C+D budget on random draws, fairness gaps). The
-challenger is promoted when it is not worse than the champion by more than ``tolerance`` and
-no fairness gap widens by more than ``fairness_bound``; with no such fold there is nothing new
-to judge on and the champion stays. (The challenger's training as-of dates precede those folds
-but their label windows overlap them, which leans the comparison a little towards the refresh;
-what the gate guards against is a refresh that newer data made worse, such as a broken feed.
-Its own backtest on those folds is recorded beside.) A challenger of another recipe must beat
-the champion's recipe re-backtested on the same folds and data by ``margin``, under the same
-fairness bound.
+calibration date); the challenger's figures on those folds are its backtest's (its recipe
+trained only on data before each fold). It is promoted when it is not worse than the champion
+by more than ``tolerance`` (weighted precision at the C+D budget on random draws) and no
+fairness gap widens by more than ``fairness_bound``; with no such fold there is nothing new to
+judge on and the champion stays. A challenger of another recipe must beat the champion's recipe
+re-backtested on the same folds and data by ``margin``, under the same fairness bound.
 """
 
 from __future__ import annotations
@@ -282,18 +278,13 @@ def recipe(settings: Settings, version: str) -> dict[str, Any]:
     return {"features": spec["features"], "params": params}
 
 
-def trained_on(settings: Settings, version: str) -> list[str]:
-    """The as-of dates (ISO) a registered model's final fit was trained and calibrated on."""
-    metrics = json.loads(read_artifact(settings, version, "metrics.json"))
-    final = metrics.get("schedule", {}).get("final") or {}
-    return sorted({*final.get("train", []), *([final["calibration"]] if final.get("calibration")
-                                              else [])})  # fmt: skip
-
-
 def trained_until(settings: Settings, version: str) -> str | None:
     """The last as-of date (ISO) a registered model was trained or calibrated on."""
-    dates = trained_on(settings, version)
-    return dates[-1] if dates else None
+    metrics = json.loads(read_artifact(settings, version, "metrics.json"))
+    final = metrics.get("schedule", {}).get("final")
+    if not final:
+        return None
+    return max([*final.get("train", []), final.get("calibration", "")])
 
 
 def promote(
@@ -307,15 +298,14 @@ def promote(
 ) -> Decision:
     """Run the gate for ``version`` against the champion and record the decision in
     audit.model_decisions. A same-recipe challenger is compared with the champion as deployed
-    on the folds after the champion's training data that its own final model did not train on
-    (``champion_deployed(version, fold_dates)`` judges a registered model's frozen booster and
-    calibration on those folds, for both); another recipe with the champion's recipe
+    (``champion_deployed(champion, fold_dates)`` scores the frozen champion on those folds) on
+    the folds after the champion's training data; another recipe with the champion's recipe
     re-backtested on the same folds (``champion_backtest(spec)``)."""
     from models.evaluate import summarise
 
     p = policy or PromotionPolicy()
     current = champion(spark, settings)
-    champ_summary, mode, folds, backtest_summary = None, "first", [], None
+    champ_summary, mode, folds = None, "first", []
     ok, reasons = False, []
     challenger_summary = metrics["summary"]
     if current is not None:
@@ -323,20 +313,19 @@ def promote(
         if same and champion_deployed is not None:
             mode = "deployed"
             until = trained_until(settings, current) or ""
-            own = set(trained_on(settings, version))
-            folds = sorted(t for t in metrics["folds"] if t > until and t not in own)
+            folds = sorted(t for t in metrics["folds"] if t > until)
             if not folds:
                 reasons = [
                     f"no labelled fold after the champion's training data (until {until}): "
                     "nothing new to judge the refresh on; champion kept"
                 ]
             else:
-                champ_summary = champion_deployed(current, folds)["summary"]
-                challenger_summary = champion_deployed(version, folds)["summary"]
-                backtest_summary = summarise({t: metrics["folds"][t] for t in folds})
+                deployed = champion_deployed(current, folds)
+                champ_summary = deployed["summary"]
+                challenger_summary = summarise({t: metrics["folds"][t] for t in folds})
                 ok, reasons = gate(challenger_summary, champ_summary, p, same_recipe=True)
-                reasons.insert(0, f"same recipe, newer data: {version} and the deployed champion "
-                                  f"{current} judged on folds {', '.join(folds)}")  # fmt: skip
+                reasons.insert(0, f"same recipe, newer data: judged on folds {', '.join(folds)} "
+                                  f"against the deployed champion {current}")  # fmt: skip
         else:
             mode = "recipe"
             spec = json.loads(read_artifact(settings, current, "features.json"))
@@ -357,7 +346,6 @@ def promote(
             "policy": asdict(p),
             "challenger": challenger_summary,
             "champion": champ_summary,
-            "challenger_backtest": backtest_summary,
         },
     )
     record(spark, settings, decision)

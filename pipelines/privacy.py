@@ -108,8 +108,9 @@ def policy_for(settings: Settings) -> RetentionPolicy:
 
 
 def business_fields(table: tables.Table) -> list[str]:
-    """A bronze table's source fields (its columns without lineage)."""
-    return [c for c in table.columns if c not in LINEAGE_NAMES]
+    """A bronze table's canonical source fields, in the order the landed-content hash
+    covers them (lineage and the unmapped columns' ``_extra`` map are not hashed)."""
+    return [c for c in table.columns if c not in LINEAGE_NAMES and c != "_extra"]
 
 
 def hash_after_nulling(fields: list[str], nulled: set[str]) -> Column:
@@ -120,12 +121,19 @@ def hash_after_nulling(fields: list[str], nulled: set[str]) -> Column:
 
 
 def _null_fields(
-    spark: SparkSession, table: tables.Table, condition: Column, nulled: set[str], s: Settings
+    spark: SparkSession,
+    table: tables.Table,
+    condition: Column,
+    nulled: set[str],
+    s: Settings,
+    erase_extra: bool = False,
 ) -> int:
     """UPDATE the rows matching ``condition`` with ``nulled`` set to NULL; rows changed."""
     fields = business_fields(table)
     dt = DeltaTable.forPath(spark, table.path(s))
     assignments = {f: F.lit(None).cast("string") for f in nulled}
+    if erase_extra:  # unmapped columns may hold personal data of the person erased
+        assignments["_extra"] = F.lit(None).cast("map<string,string>")
     assignments["_record_hash"] = hash_after_nulling(fields, nulled)
     before = dt.history(1).select("version").first()[0]
     dt.update(condition, assignments)
@@ -285,7 +293,7 @@ def erase(
             if not table.personal or not DeltaTable.isDeltaTable(spark, table.path(s)):
                 continue
             match = identity_match(name, table, wanted, key)
-            n = _null_fields(spark, table, match, set(table.personal), s)
+            n = _null_fields(spark, table, match, set(table.personal), s, erase_extra=True)
             if n:
                 result.rows_nulled[table.qualified] = n
                 if not keep_history:
