@@ -177,10 +177,10 @@ def test_retention_nulls_old_personal_fields_and_vacuums_their_files(spark, land
 def _person_token(spark, settings, rows_of: str) -> str:
     """legal_rep_token as silver.dim_enterprise computes it, for the bronze row of ``rows_of``."""
     from pipelines.conform import dim_enterprise
-    from pipelines.conform._common import with_raw
+    from pipelines.conform._common import staging, with_raw
 
     bronze = tables.read(spark, tables.BRONZE["registry"], settings).where(F.col("uscc") == rows_of)
-    staged = dim_enterprise.stage(with_raw(bronze, "registry"), settings.resolved_pii_key())
+    staged = dim_enterprise.stage(with_raw(bronze, "registry"), staging("registry", settings))
     return staged.select("legal_rep_token").first()[0]
 
 
