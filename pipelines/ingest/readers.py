@@ -191,17 +191,7 @@ def read_csv(
         F.when(problem.isNotNull(), F.substring("line", 1, RAW_LINE_KEPT)).alias("_raw_line"),
     )
 
-    def value(i: int) -> Column:
-        return F.col(f"p.c{i}")
-
-    out = rows.select(
-        *_fields(mapping, lay, value),
-        "_source_row",
-        "_problem",
-        "_raw_line",
-        _extra_map(lay.extra, value).alias("_extra"),
-    )
-    return out, lay
+    return _canonical(rows, mapping, lay, "p.c{}"), lay
 
 
 def cell_text(value: object) -> str | None:
@@ -327,17 +317,24 @@ def read_xlsx(spark: SparkSession, mapping: SourceMapping, path: Path) -> tuple[
     )
     df = spark.createDataFrame(records, schema)
 
-    def value(i: int) -> Column:
-        return F.col(f"c{i}")
+    return _canonical(df, mapping, lay, "c{}"), lay
 
-    out = df.select(
+
+def _canonical(df: DataFrame, mapping: SourceMapping, lay: Layout, cell: str) -> DataFrame:
+    """``df``'s cells (column ``cell.format(i)`` for the file's i-th column) as the source's
+    canonical fields, then the row's lineage, problem and raw line, and its unmapped columns
+    as the ``_extra`` map; shared by the CSV and the XLSX reader."""
+
+    def value(i: int) -> Column:
+        return F.col(cell.format(i))
+
+    return df.select(
         *_fields(mapping, lay, value),
         "_source_row",
         "_problem",
         "_raw_line",
         _extra_map(lay.extra, value).alias("_extra"),
     )
-    return out, lay
 
 
 def read_file(
