@@ -142,7 +142,8 @@ def conform_fact(
     """
     bronze = run_bronze(spark, model.source, run_date, settings)
     earlier = replay_candidates(spark, model.source, run_date, settings)
-    if bronze.isEmpty() and earlier.isEmpty():  # nothing delivered, nothing to replay
+    replays = not earlier.isEmpty()
+    if not replays and bronze.isEmpty():  # nothing delivered, nothing to replay
         return ConformCounts(model.source, model.target.qualified, 0, 0, 0, 0)
     if enterprises is None:
         enterprises = enterprise_facts(spark, settings)
@@ -167,14 +168,16 @@ def conform_fact(
         good = checked.where(F.col("_first").isNull())
         bad = checked.where(F.col("_first").isNotNull())
         quarantine(spark, bad.where(~F.col("_replay")), blocking, model.source, run_date, settings)
-        mark_replayed(spark, checked.where(F.col("_replay")), blocking, model.source, run_date,
-                      settings)  # fmt: skip
-        rows = latest_per_key(good, model.target.keys).withColumn(
-            "_record_hash", silver_hash(model.business_columns)
-        )
-        merge_latest(spark, model.target, rows, settings)
+        if replays:  # a MERGE of no rows would still cost its jobs
+            mark_replayed(spark, checked.where(F.col("_replay")), blocking, model.source,
+                          run_date, settings)  # fmt: skip
         n_all, n_bad, n_good, n_rows = count_outcome(checked, model.target.keys)
-        n_replayed = checked.where(F.col("_replay")).count()
+        if n_rows:
+            rows = latest_per_key(good, model.target.keys).withColumn(
+                "_record_hash", silver_hash(model.business_columns)
+            )
+            merge_latest(spark, model.target, rows, settings)
+        n_replayed = checked.where(F.col("_replay")).count() if replays else 0
     finally:
         checked.unpersist()
     return ConformCounts(

@@ -89,10 +89,22 @@ def record_hash(fields: tuple[str, ...] | list[str]) -> Column:
     )
 
 
-def _log(spark: SparkSession, row: dict, settings: Settings) -> None:
-    """Write the file's ingest-log row, replacing an earlier attempt of the same batch."""
-    log = spark.createDataFrame([row], tables.INGEST_LOG.schema)
-    tables.replace(log, tables.INGEST_LOG, settings, batch_id=row["batch_id"])
+def _log(spark: SparkSession, row: dict, settings: Settings, into: list[dict] | None) -> None:
+    """Keep the file's ingest-log row in ``into`` (the caller writes the day's rows at once),
+    or write it now when ``into`` is None."""
+    if into is not None:
+        into.append(row)
+    else:
+        write_log(spark, [row], settings)
+
+
+def write_log(spark: SparkSession, rows: list[dict], settings: Settings) -> None:
+    """Write ingest-log rows in one commit, replacing earlier attempts of the same batches."""
+    latest = list({r["batch_id"]: r for r in rows}.values())  # a batch logged twice: the last
+    if latest:
+        log = spark.createDataFrame(latest, tables.INGEST_LOG.schema)
+        batches = [r["batch_id"] for r in latest]
+        tables.replace(log, tables.INGEST_LOG, settings, batch_id=batches)
 
 
 def _log_row(result: IngestResult, run_date: date, path: Path, checksum: str, mapping: str,
@@ -129,6 +141,7 @@ def land_file(
     run_date: date,
     settings: Settings | None = None,
     landed: dict[str, str] | None = None,
+    log_rows: list[dict] | None = None,
 ) -> IngestResult:
     """Land one extract file into ``bronze.<source>``; quarantine what cannot be split.
 
@@ -136,7 +149,9 @@ def land_file(
     of the files known to have landed, read from the ingest log when not given); the same
     bytes delivered again on another day get a ``skipped`` log row, so the delivery counts.
     A crashed landing is redone by replacing the batch's rows (``replaceWhere`` on the
-    deterministic batch id).
+    deterministic batch id). The file's ingest-log row is written before returning, or kept
+    in ``log_rows`` for the caller to write (:func:`land_day` writes a day's rows at once;
+    a run killed before that re-lands the day's files, which replaces their batches).
     """
     s = settings or get_settings()
     checksum = file_checksum(path)
@@ -150,7 +165,7 @@ def land_file(
         )  # fmt: skip
         if earlier != batch_id:  # a re-run of the landing day itself leaves the log as it is
             row = _log_row(result, run_date, path, checksum, mapping_name, datetime.now())
-            _log(spark, row, s)
+            _log(spark, row, s, log_rows)
         return result
     ingested_at = datetime.now()
     try:
@@ -159,7 +174,8 @@ def land_file(
         result = IngestResult(
             mapping.source, str(path), batch_id, "rejected", message=str(exc), checksum=checksum
         )
-        _log(spark, _log_row(result, run_date, path, checksum, mapping_name, ingested_at), s)
+        _log(spark, _log_row(result, run_date, path, checksum, mapping_name, ingested_at), s,
+             log_rows)  # fmt: skip
         return result
     spec = mapping.canonical
     raw = raw.withColumns(
@@ -187,7 +203,8 @@ def land_file(
         spec.name, str(path), batch_id, "landed", read_n, read_n - bad_n, bad_n, encoding,
         unmapped=lay.unmapped, missing=lay.missing, checksum=checksum,
     )  # fmt: skip
-    _log(spark, _log_row(result, run_date, path, checksum, mapping_name, ingested_at), s)
+    _log(spark, _log_row(result, run_date, path, checksum, mapping_name, ingested_at), s,
+         log_rows)  # fmt: skip
     return result
 
 
@@ -257,6 +274,7 @@ def _not_landed(
     status: str,
     message: str,
     settings: Settings,
+    log_rows: list[dict] | None = None,
 ) -> IngestResult:
     """Log a file that is not landed (unmatched, claimed by several mappings, not a regular
     file: its checksum is then that of its name)."""
@@ -264,7 +282,8 @@ def _not_landed(
     checksum = file_checksum(path) if regular else hashlib.sha256(path.name.encode()).hexdigest()
     result = IngestResult(source, str(path), batch_id_for(source, run_date, checksum), status,
                           message=message, checksum=checksum)  # fmt: skip
-    _log(spark, _log_row(result, run_date, path, checksum, "", datetime.now()), settings)
+    _log(spark, _log_row(result, run_date, path, checksum, "", datetime.now()), settings,
+         log_rows)  # fmt: skip
     return result
 
 
@@ -279,7 +298,18 @@ def land_day(
     s = settings or get_settings()
     mappings = contracts.mappings(s)
     landed = _landed_checksums(spark, s)
-    results = []
+    results: list[IngestResult] = []
+    log_rows: list[dict] = []  # one ingest-log commit per day, not one per file
+    try:
+        _land_files(spark, landing_root, run_date, s, mappings, landed, results, log_rows)
+    finally:  # a file that failed unexpectedly still leaves the rows of those before it
+        write_log(spark, log_rows, s)
+    return results
+
+
+def _land_files(spark: SparkSession, landing_root: Path, run_date: date, s: Settings,
+                mappings: dict[str, SourceMapping], landed: dict[str, str],
+                results: list[IngestResult], log_rows: list[dict]) -> None:  # fmt: skip
     for path in delivery_files(Path(landing_root) / run_date.isoformat()):
         claims = match(path.name, mappings)
         if path.is_symlink() or not path.is_file():
@@ -293,6 +323,7 @@ def land_day(
                     "rejected" if claims else "unmatched",
                     f"{path.name}: 不是普通文件 / not a regular file ({kind}); not read",
                     s,
+                    log_rows,
                 )  # fmt: skip
             )
         elif not claims:
@@ -307,6 +338,7 @@ def land_day(
                     f"{path.name}: 没有匹配的数据源映射 / no source mapping claims this "
                     f"file name (patterns: {patterns})",
                     s,
+                    log_rows,
                 )  # fmt: skip
             )
         elif len(claims) > 1:
@@ -321,11 +353,11 @@ def land_day(
                     f"{path.name}: 文件名匹配多个数据源 / the file name matches several "
                     f"mappings ({names}); make their patterns distinct",
                     s,
+                    log_rows,
                 )  # fmt: skip
             )
         else:
-            result = land_file(spark, claims[0], path, run_date, s, landed)
+            result = land_file(spark, claims[0], path, run_date, s, landed, log_rows)
             if result.status == "landed":
                 landed[result.checksum] = result.batch_id
             results.append(result)
-    return results
