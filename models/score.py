@@ -1,7 +1,7 @@
 """Batch scoring in Spark: every active enterprise at T → gold.risk_scores.
 
 The booster travels to the executors as its model string (broadcast); each task scores its
-Arrow batches with ``mapInPandas``, so nothing is collected to the driver. Reasons are the
+Arrow batches with ``mapInArrow``, so nothing is collected to the driver. Reasons are the
 five largest LightGBM feature contributions (``pred_contrib``), each rendered in Chinese
 with English beside it: codes are shown by name (districts from silver.dim_region, industries
 from the GB/T 4754 reference), and each is flagged ``raises_risk`` when it is a reason an
@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from models import registry
 from warehouse import tables
@@ -41,6 +43,75 @@ def credit_score(p: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(s), 0, 1000).astype("int32")
 
 
+def raising(feature: str, values: pd.Series) -> np.ndarray:
+    """Per row, whether ``values`` of ``feature`` read as raising the risk
+    (:meth:`Feature.can_raise`, decided once per distinct value)."""
+    codes, uniques = pd.factorize(values)  # NaN / None → -1, the last flag below
+    spec = BY_NAME[feature]
+    flags = np.array([spec.can_raise(u) for u in uniques] + [spec.can_raise(None)], dtype=bool)
+    return flags[codes]
+
+
+def pick_reasons(contrib: np.ndarray, raises: np.ndarray, n: int) -> np.ndarray:
+    """Column indices of each row's ``min(n, features)`` reasons, largest contribution first:
+    the largest risk-raising ones (``raises``), filled up with the next largest others."""
+    order = np.argsort(-contrib, axis=1, kind="stable")
+    ranked = np.take_along_axis(raises, order, axis=1)
+    k = min(n, contrib.shape[1])
+    picked = ranked & (np.cumsum(ranked, axis=1) <= k)
+    room = k - picked.sum(axis=1, keepdims=True)
+    keep = picked | (~ranked & (np.cumsum(~ranked, axis=1) <= room))  # exactly k per row
+    return np.take_along_axis(order, np.argsort(~keep, axis=1, kind="stable")[:, :k], axis=1)
+
+
+def reasons_array(
+    raw: pd.DataFrame,
+    contrib: np.ndarray,
+    features: list[str],
+    n: int,
+    names: dict[str, dict[str, tuple[str, str]]] | None = None,
+) -> pa.ListArray:
+    """Each row's reasons (``gold.risk_scores.reasons``) as one Arrow list column, built with
+    array operations: which contributions are reasons (:func:`pick_reasons`), rendered once
+    per feature and distinct value (:func:`render`) with the raw value and ``names`` (per
+    feature, code → (Chinese, English) name)."""
+    names = names or {}
+    contrib = np.asarray(contrib, dtype="float64")[:, : len(features)]
+    rows = len(raw)
+    raises = np.column_stack([raising(f, raw[f]) for f in features] or [np.zeros(rows, bool)]) & (
+        contrib > 0
+    )
+    chosen = pick_reasons(contrib, raises, n)
+    k = chosen.shape[1]
+    value = np.full((rows, k), np.nan)
+    zh = np.empty((rows, k), dtype=object)
+    en = np.empty((rows, k), dtype=object)
+    for j, f in enumerate(features):
+        r, c = np.nonzero(chosen == j)
+        if not len(r):
+            continue
+        values = raw[f].iloc[r]
+        codes, uniques = pd.factorize(values)
+        texts = [render(BY_NAME[f], u, names.get(f)) for u in uniques]
+        texts.append(render(BY_NAME[f], None, names.get(f)))
+        zh[r, c] = np.array([t[0] for t in texts], dtype=object)[codes]
+        en[r, c] = np.array([t[1] for t in texts], dtype=object)[codes]
+        if not BY_NAME[f].categorical:
+            value[r, c] = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+    struct = pa.StructArray.from_arrays(
+        [
+            pa.array(np.asarray(features, dtype=object)[chosen.ravel()], pa.string()),
+            pa.array(value.ravel(), pa.float64(), from_pandas=True),  # NaN → null
+            pa.array(np.take_along_axis(contrib, chosen, axis=1).ravel(), pa.float64()),
+            pa.array(zh.ravel(), pa.string()),
+            pa.array(en.ravel(), pa.string()),
+            pa.array(np.take_along_axis(raises, chosen, axis=1).ravel(), pa.bool_()),
+        ],
+        names=[f.name for f in tables.REASON.fields],
+    )
+    return pa.ListArray.from_arrays(pa.array(np.arange(rows + 1, dtype="int32") * k), struct)
+
+
 def reasons_for(
     x: pd.DataFrame,
     raw: pd.DataFrame,
@@ -49,42 +120,8 @@ def reasons_for(
     n: int,
     names: dict[str, dict[str, tuple[str, str]]] | None = None,
 ) -> list[list[dict[str, Any]]]:
-    """``n`` contributions per row, largest first: the largest risk-raising ones (positive
-    contribution and a value :meth:`Feature.can_raise`), filled up with the next largest
-    others (``raises_risk`` False), rendered with the raw value and ``names`` (per feature,
-    code -> (Chinese, English) name)."""
-    names = names or {}
-    out = []
-    order = np.argsort(-contrib[:, : len(features)], axis=1, kind="stable")
-    for i in range(len(x)):
-        picked, rest = [], []
-        for j in order[i]:
-            f = features[j]
-            c = float(contrib[i, j])
-            value = raw[f].iat[i]
-            raises = c > 0 and BY_NAME[f].can_raise(None if pd.isna(value) else value)
-            (picked if raises else rest).append((j, c, raises))
-            if len(picked) == n:
-                break
-        chosen = sorted(picked + rest[: n - len(picked)], key=lambda t: -t[1])
-        row = []
-        for j, c, raises in chosen:
-            f = features[j]
-            value = raw[f].iat[i]
-            zh, en = render(BY_NAME[f], value, names.get(f))
-            numeric = None if BY_NAME[f].categorical or pd.isna(value) else float(value)
-            row.append(
-                {
-                    "feature": f,
-                    "value": numeric,
-                    "contribution": c,
-                    "text_zh": zh,
-                    "text_en": en,
-                    "raises_risk": raises,
-                }
-            )
-        out.append(row)
-    return out
+    """:func:`reasons_array` as Python lists of dicts (for callers outside Spark)."""
+    return reasons_array(raw, contrib, features, n, names).to_pylist()
 
 
 def code_names(spark: SparkSession, settings: Settings) -> dict[str, dict[str, tuple[str, str]]]:
@@ -114,11 +151,12 @@ def _scorer(
     spec: dict[str, Any],
     version: str,
     with_reasons: bool,
+    schema: pa.Schema,
     names: dict[str, dict[str, tuple[str, str]]] | None = None,
 ):
-    """The mapInPandas function: batches of feature rows → score rows."""
+    """The mapInArrow function: Arrow batches of feature rows → Arrow batches of scores."""
 
-    def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def score_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import lightgbm as lgb
 
         from models.dataset import encode
@@ -128,27 +166,33 @@ def _scorer(
             _BOOSTERS[version] = lgb.Booster(model_str=model_string)
         booster = _BOOSTERS[version]
         feats = spec["features"]
-        for pdf in batches:
+        for batch in batches:
+            pdf = batch.select(feats).to_pandas()
             x = encode(pdf, spec["vocab"], feats)
-            raw = booster.predict(x, raw_score=True, num_threads=1)
-            p = calibrate(raw, tuple(spec["calibration"]))
-            out = pd.DataFrame(
-                {
-                    "as_of": pdf["as_of"],
-                    "uscc": pdf["uscc"],
-                    "region_code": pdf["region_code"],
-                    "size_band": pdf["size_band"],
-                    "probability": p,
-                    "credit_score": credit_score(p),
-                    "model_version": version,
-                }
+            p = calibrate(booster.predict(x, raw_score=True, num_threads=1),
+                          tuple(spec["calibration"]))  # fmt: skip
+            reasons = (
+                reasons_array(
+                    pdf,
+                    booster.predict(x, pred_contrib=True, num_threads=1),
+                    feats,
+                    N_REASONS,
+                    names,
+                )  # fmt: skip
+                if with_reasons
+                else pa.nulls(len(pdf), schema.field("reasons").type)
             )
-            if with_reasons:
-                contrib = booster.predict(x, pred_contrib=True, num_threads=1)
-                out["reasons"] = reasons_for(x, pdf, contrib, feats, N_REASONS, names)
-            else:
-                out["reasons"] = None
-            yield out
+            columns = {
+                "as_of": batch.column("as_of"),
+                "uscc": batch.column("uscc"),
+                "region_code": batch.column("region_code"),
+                "size_band": batch.column("size_band"),
+                "probability": pa.array(p, pa.float64()),
+                "credit_score": pa.array(credit_score(p), pa.int32()),
+                "model_version": pa.array([version] * len(pdf), pa.string()),
+                "reasons": reasons,
+            }
+            yield pa.RecordBatch.from_arrays([columns[f.name] for f in schema], schema=schema)
 
     return score_batches
 
@@ -179,10 +223,18 @@ def score_frame(
     cols = ["as_of", "uscc", "region_code", "size_band", *spec["features"]]
     cols = list(dict.fromkeys(cols))
 
-    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        yield from _scorer(bc.value, spec, version, with_reasons, names)(batches)
+    arrow_schema = _arrow_schema(out_schema)
 
-    return features.select(*cols).mapInPandas(run, out_schema)
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        yield from _scorer(bc.value, spec, version, with_reasons, arrow_schema, names)(batches)
+
+    return features.select(*cols).mapInArrow(run, out_schema)
+
+
+def _arrow_schema(schema: T.StructType) -> pa.Schema:
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(schema)
 
 
 def score(

@@ -82,3 +82,20 @@ def test_the_five_kept_are_the_largest_risk_raising_contributions():
     second = {r["feature"]: r["raises_risk"] for r in out[1]}
     assert second["age_years"] and second["region_code"]
     assert sum(second.values()) == 2
+
+
+def test_vectorised_choice_equals_the_row_by_row_rule_on_random_rows():
+    from models.score import pick_reasons
+
+    rng = np.random.default_rng(7)
+    contrib = np.round(rng.normal(0, 1, (500, 9)), 2)  # rounding makes ties
+    raises = (rng.random((500, 9)) < 0.4) & (contrib > 0)
+    for n in (1, 5, 9, 12):
+        got = pick_reasons(contrib, raises, n)
+        for i in range(len(contrib)):
+            order = sorted(range(9), key=lambda j: -contrib[i, j])
+            picked = [j for j in order if raises[i, j]][:n]
+            rest = [j for j in order if not raises[i, j]][: min(n, 9) - len(picked)]
+            want = sorted(picked + rest, key=lambda j: (-contrib[i, j], j not in picked))
+            assert sorted(got[i].tolist()) == sorted(want), (n, i)
+            assert list(contrib[i, got[i]]) == sorted(contrib[i, got[i]], reverse=True)
