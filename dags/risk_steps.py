@@ -108,7 +108,7 @@ def policy_versions(params: dict[str, Any], s: Settings) -> dict[str, str]:
     raises if the run's params ask for other versions (``policy_version``,
     ``quality_policy_version``)."""
     from quality.policy import policy_for as gate_policy
-    from risk_insight.policy import policy_for as tier_policy
+    from warehouse.contracts.tier_policy import policy_for as tier_policy
 
     found = {
         "quality_policy_version": gate_policy(s).version,

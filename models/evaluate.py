@@ -28,8 +28,9 @@ import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from warehouse.contracts.metrics import HEADLINE, POPULATIONS
+from warehouse.contracts.tier_policy import load_policy
 
-BUDGET_SHARE = 0.20  # C + D tiers
+BUDGET_SHARE = load_policy().budget_share  # C + D tiers of the reviewed tier policy
 MIN_GROUP = 30  # smallest group that enters a fairness gap
 
 

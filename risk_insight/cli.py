@@ -268,8 +268,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan = build_plan(spark, date.fromisoformat(args.as_of), settings, args.seed)
     how = f"reused, drawn at {plan.drawn_at}" if plan.reused else "drawn now"
     if not plan.reused:
-        from risk_insight.policy import policy_for
         from warehouse import audit
+        from warehouse.contracts.tier_policy import policy_for
 
         audit.record_plan_draw(spark, settings, plan, policy_for(settings).version)
     _print_rows(
@@ -316,7 +316,7 @@ def cmd_outcomes_simulate(args: argparse.Namespace) -> int:
     from pipelines.simulator.outcomes import fill_outcome_file
     from risk_insight.outcomes import write_template
     from risk_insight.plan import plan_rows
-    from risk_insight.policy import policy_for
+    from warehouse.contracts.tier_policy import policy_for
     from warehouse.settings import get_settings
 
     settings, spark = get_settings(), _spark()
@@ -409,8 +409,8 @@ def cmd_lists(args: argparse.Namespace) -> int:
     spark, settings, as_of = _spark(), get_settings(), date.fromisoformat(args.as_of)
     build_target_list(spark, as_of, settings)
     files = write_district_list(spark, args.region, as_of, settings)
-    from risk_insight.policy import policy_for
     from warehouse import audit
+    from warehouse.contracts.tier_policy import policy_for
 
     audit.record_list_export(spark, settings, as_of, [files], policy_for(settings).version)
     console.print(f"{files.rows:,} enterprises / 家 → {files.csv} and {files.xlsx}")

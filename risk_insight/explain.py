@@ -269,7 +269,7 @@ def explain(
     """The explanation of ``uscc``'s tier at ``as_of`` (default: its latest tiered as-of
     date). LookupError if it was never tiered."""
     from risk_insight.plan import UNASSIGNED_TEXT, read_plan
-    from risk_insight.policy import policy_for
+    from warehouse.contracts.tier_policy import policy_for
 
     s = settings or get_settings()
     tiers = tables.read(spark, tables.CREDIT_TIERS, s).where(F.col("uscc") == F.lit(uscc))

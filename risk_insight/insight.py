@@ -28,10 +28,10 @@ from risk_insight.lists import (
     write_list,
 )
 from risk_insight.plan import PlanResult, build_plan, open_period
-from risk_insight.policy import policy_for
 from risk_insight.tiers import build_tiers
 from risk_insight.warnings import build_warnings
 from warehouse import audit
+from warehouse.contracts.tier_policy import policy_for
 from warehouse.settings import Settings, get_settings
 
 

@@ -26,8 +26,8 @@ from openpyxl.styles import Font
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from risk_insight.policy import TierPolicy, policy_for
 from warehouse import tables
+from warehouse.contracts.tier_policy import TierPolicy, policy_for
 from warehouse.exports import neutralise_frame
 from warehouse.settings import Settings, get_settings
 

@@ -48,9 +48,9 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from risk_insight.calendar import Period, next_period, period_of, plan_id_for
-from risk_insight.policy import TierPolicy, policy_for
 from warehouse import tables
 from warehouse.contracts.canonical import MODE
+from warehouse.contracts.tier_policy import TierPolicy, policy_for
 from warehouse.settings import Settings, get_settings
 
 __all__ = ["plan_id_for"]  # re-exported: callers build plan ids from here

@@ -26,8 +26,8 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from risk_insight.policy import TIER_ORDER, TierPolicy, policy_for
 from warehouse import tables
+from warehouse.contracts.tier_policy import TIER_ORDER, TierPolicy, policy_for
 from warehouse.settings import Settings, get_settings
 
 

@@ -21,8 +21,8 @@ from datetime import date, timedelta
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from risk_insight.policy import TIER_ORDER, TierPolicy, policy_for
 from warehouse import tables
+from warehouse.contracts.tier_policy import TIER_ORDER, TierPolicy, policy_for
 from warehouse.settings import Settings, get_settings
 
 TRIGGERS = ("tier_rise", "entered_d", "new_serious_list", "complaint_surge")

@@ -8,8 +8,8 @@ from datetime import date
 import pytest
 
 from risk_insight.plan import draw_plan, draw_value
-from risk_insight.policy import load_policy
 from risk_insight.tiers import round_half_up
+from warehouse.contracts.tier_policy import load_policy
 
 T = date(2026, 11, 1)
 TIER_SCHEMA = "uscc string, region_code string, tier string, excluded boolean, model_version string"

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from risk_insight.policy import TierPolicy, load_policy
 from risk_insight.tiers import assign_tiers, round_half_up
+from warehouse.contracts.tier_policy import TierPolicy, load_policy
 
 T = date(2026, 11, 1)
 ENT_SCHEMA = "uscc string, status_code string, closed_on date, valid_from date, valid_to date"

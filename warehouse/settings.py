@@ -97,7 +97,7 @@ class Settings(BaseSettings):
         "./outputs", description="files for people: target lists, public plans (一公开)"
     )
     tier_policy: str | None = Field(
-        None, description="tier policy YAML; default the reviewed risk_insight/policy one"
+        None, description="tier policy YAML; default the reviewed warehouse/contracts one"
     )
     serving_url: str | None = Field(
         None,

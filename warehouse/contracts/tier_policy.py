@@ -94,6 +94,12 @@ class TierPolicy(BaseModel):
             raise ValueError(f"excluded_statuses {unknown} are not canonical {list(STATUS)}")
         return self
 
+    @property
+    def budget_share(self) -> float:
+        """Share of the population in the tiers inspectors are sent to (C and D): the budget
+        at which models are judged (precision, recall and lift at k)."""
+        return self.shares["C"] + self.shares["D"]
+
     def cumulative_shares(self) -> list[tuple[str, float]]:
         """(tier, share of the population at or above this tier's risk), D first."""
         out, acc = [], 0.0
