@@ -432,6 +432,28 @@ def cmd_warnings(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspectors_consistency(args: argparse.Namespace) -> int:
+    """Each inspector's findings against those expected from the enterprises they visited
+    (执法尺度统一) into audit.inspector_consistency; prints the table."""
+    from risk_insight.consistency import FLAGS, build_consistency
+    from warehouse.settings import get_settings
+
+    out = build_consistency(
+        _spark(), get_settings(), period=args.period, modes=tuple(args.modes.split(",")),
+        min_inspections=args.min_inspections,
+    )  # fmt: skip
+    _print_rows(
+        "执法尺度统一 / inspector consistency (random draws)",
+        ["期间 period", "检查人员 inspector", "检查 inspections", "发现 findings",
+         "预期 expected", "相对比 relative", "区间 interval", "判断 flag"],
+        [[r.period, r.inspector_id, int(r.inspections), int(r.findings),
+          f"{r.expected_findings:.1f}", f"{r.relative_ratio:.2f}",
+          f"{r.relative_low:.2f}–{r.relative_high:.2f}", " / ".join(FLAGS[r.flag])]
+         for r in out.itertuples()],
+    )  # fmt: skip
+    return 0
+
+
 def _insight_stage(spark, settings, as_of: date, roster: Path) -> None:
     """Tiers, the random-draw plan, every district's list and warnings, the gold gate over
     them, then their summary."""
@@ -823,6 +845,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("warnings", help="early warnings against the previous run")
     p.add_argument("--as-of", required=True, help="as-of date, YYYY-MM-DD")
     p.set_defaults(func=cmd_warnings, writes=True, audited=False)
+
+    ins = sub.add_parser("inspectors", help="inspectors (执法人员)").add_subparsers(
+        dest="inspectors_command", required=True
+    )
+    p = ins.add_parser("consistency", help="findings vs expected per inspector (执法尺度统一)")
+    p.add_argument("--period", default="quarter", choices=["month", "quarter", "year"])
+    p.add_argument("--modes", default="random_draw", help="inspection modes, comma-separated")
+    p.add_argument("--min-inspections", type=int, default=20)
+    p.set_defaults(func=cmd_inspectors_consistency, writes=True, audited=False)
 
     p = sub.add_parser("marts", help="build the serving marts and publish them (BI store)")
     p.add_argument("--as-of", help="as-of date to refresh (default: every date in gold)")

@@ -33,6 +33,7 @@ AUDIT_STAMPS = frozenset(
         "committed_at",  # audit.plan_commitments
         "registered_at",  # audit.model_registry
         "decided_at",  # audit.model_decisions
+        "computed_at",  # audit.inspector_consistency
     }
 )
 # Records of each attempt (a killed run's start, a refused run): different by design.

@@ -666,6 +666,35 @@ QUALITY_RESULTS = Table(
     "(Great Expectations result, gate policy and outcome)",
 )
 
+INSPECTOR_CONSISTENCY = Table(
+    "audit",
+    "inspector_consistency",
+    _schema(
+        _col("period", S, False),
+        _col("inspector_id", S, False),
+        _col("inspections", L, False),
+        _col("findings", L, False),
+        _col("expected_findings", T.DoubleType(), False),
+        _col("finding_rate", T.DoubleType(), False),
+        _col("expected_rate", T.DoubleType(), False),
+        _col("ratio", T.DoubleType()),
+        _col("relative_ratio", T.DoubleType()),
+        _col("relative_low", T.DoubleType()),
+        _col("relative_high", T.DoubleType()),
+        _col("flag", S, False),
+        _col("modes", S, False),
+        _col("computed_at", TS, False),
+    ),
+    keys=("period", "inspector_id"),
+    checks={
+        "known_flag": "flag IN ('consistent', 'stricter', 'more_lenient', 'too_few')",
+        "findings_within_inspections": "findings <= inspections",
+    },
+    description="执法尺度统一 / per period and inspector: inspections, findings, the findings "
+    "expected from the visited enterprises' calibrated probabilities, their ratio relative to "
+    "the period's whole, its confidence interval and a flag (stricter, more lenient)",
+)
+
 AUDIT_EVENTS = Table(
     "audit",
     "events",
@@ -720,6 +749,7 @@ ALL_TABLES: tuple[Table, ...] = (
     MODEL_DECISIONS,
     PLAN_COMMITMENTS,
     OUTCOME_IMPORTS,
+    INSPECTOR_CONSISTENCY,
     QUALITY_RESULTS,
     AUDIT_EVENTS,
 )
