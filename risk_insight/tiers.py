@@ -23,7 +23,7 @@ import json
 import math
 from datetime import date
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from warehouse import tables
@@ -60,6 +60,30 @@ def _tier_rank(tier: Column) -> Column:
     return F.element_at(F.create_map(*[F.lit(x) for kv in TIER_ORDER.items() for x in kv]), tier)
 
 
+def global_rank(df: DataFrame, order: list[Column], name: str) -> DataFrame:
+    """``df`` with column ``name``: the 1-based rank by ``order`` over the whole frame, exactly
+    what ``row_number()`` over an unpartitioned window gives, without that window's single
+    task: a distributed sort, each partition numbered in place, offset by the sizes of the
+    partitions before it."""
+    sorted_ = (
+        df.orderBy(*order)
+        .withColumn("_part", F.spark_partition_id())
+        .withColumn("_id", F.monotonically_increasing_id())  # (partition << 33) + position
+        .localCheckpoint()  # pin the partitioning the offsets are computed from
+    )
+    sizes = sorted(
+        (r["_part"], r["n"])
+        for r in sorted_.groupBy("_part").agg(F.count("*").alias("n")).collect()
+    )
+    before, offsets = 0, []
+    for part, n in sizes:
+        offsets += [F.lit(part), F.lit(before)]
+        before += n
+    offset = F.element_at(F.create_map(*offsets), F.col("_part")) if offsets else F.lit(0)
+    position = F.col("_id") - F.shiftleft(F.col("_part").cast("long"), 33)
+    return sorted_.withColumn(name, (offset + position + 1).cast("long")).drop("_part", "_id")
+
+
 def assign_tiers(
     scores: DataFrame,
     enterprises: DataFrame,
@@ -89,8 +113,9 @@ def assign_tiers(
     base = base.withColumn("excluded", excluded)
     n = base.where(~F.col("excluded")).count()
     # risk order: highest probability first; USCC breaks ties so the rank is deterministic
-    order = Window.orderBy(F.col("probability").desc(), F.col("uscc"))
-    ranked = base.where(~F.col("excluded")).withColumn("risk_rank", F.row_number().over(order))
+    ranked = global_rank(
+        base.where(~F.col("excluded")), [F.col("probability").desc(), F.col("uscc")], "risk_rank"
+    )
     model_tier = None
     for tier, cum in policy.cumulative_shares():
         cut = F.col("risk_rank") <= F.lit(round_half_up(cum * n))

@@ -101,3 +101,21 @@ def test_hard_rules_override_the_model(spark):
 
 def test_round_half_up():
     assert [round_half_up(x) for x in (0.5, 1.5, 2.5, 2.4999, 0.15 * 10)] == [1, 2, 3, 2, 2]
+
+
+def test_the_distributed_rank_equals_row_number_over_the_whole_frame(spark):
+    import numpy as np
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from risk_insight.tiers import global_rank
+
+    rng = np.random.default_rng(3)
+    rows = [(f"U{i:05d}", float(p)) for i, p in enumerate(np.round(rng.random(5000), 2))]
+    df = spark.createDataFrame(rows, "uscc string, probability double").repartition(7)
+    order = [F.col("probability").desc(), F.col("uscc")]
+    got = global_rank(df, order, "rank").toPandas().set_index("uscc")["rank"]
+    want = df.withColumn("rank", F.row_number().over(Window.orderBy(*order)))
+    want = want.toPandas().set_index("uscc")["rank"]
+    assert sorted(got) == list(range(1, 5001))  # ties (2-digit probabilities) broken by uscc
+    assert got.sort_index().equals(want.sort_index().astype(got.dtype))
