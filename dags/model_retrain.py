@@ -30,14 +30,28 @@ PARAMS = {
     "as_of": Param("", type="string", description="re-score date ('' = month after the data)"),
     "truth_dir": Param("", type="string", description="simulator truth, for the oracle baseline"),
     "seed": Param(42, type="integer"),
-    "horizon_days": Param(365, type="integer", minimum=30),
-    "n_folds": Param(3, type="integer", minimum=1),
-    "fold_step_months": Param(6, type="integer", minimum=1),
-    "train_step_months": Param(3, type="integer", minimum=1),
-    "warmup_months": Param(6, type="integer", minimum=0),
-    "margin": Param(0.005, type="number", description="precision@k another recipe must add"),
-    "tolerance": Param(0.01, type="number", description="how much worse a refresh may be"),
-    "fairness_bound": Param(0.05, type="number", description="max widening of a fairness gap"),
+    # Schedule and gate: None = the model policy's (warehouse/contracts/model_policy.yaml; the
+    # schedule then fits the data span); set them all to lay a schedule of your own.
+    "horizon_days": Param(None, type=["null", "integer"], minimum=30),
+    "n_folds": Param(None, type=["null", "integer"], minimum=1),
+    "fold_step_months": Param(None, type=["null", "integer"], minimum=1),
+    "train_step_months": Param(None, type=["null", "integer"], minimum=1),
+    "warmup_months": Param(None, type=["null", "integer"], minimum=0),
+    "margin": Param(
+        None,
+        type=["null", "number"],
+        description="precision@k another recipe must add (None: the policy's)",
+    ),
+    "tolerance": Param(
+        None,
+        type=["null", "number"],
+        description="how much worse a refresh may be (None: the policy's)",
+    ),
+    "fairness_bound": Param(
+        None,
+        type=["null", "number"],
+        description="max widening of a fairness gap (None: the policy's)",
+    ),
 }
 
 

@@ -309,28 +309,28 @@ def _jsonable(value: Any) -> Any:
 # ---- model retrain ----------------------------------------------------------------------------
 
 
+SCHEDULE_PARAMS = ("horizon_days", "n_folds", "fold_step_months", "train_step_months",
+                   "warmup_months")  # fmt: skip
+
+
 def training_schedule(params: dict[str, Any]) -> dict[str, Any]:
-    """The backtest folds and final training dates laid on silver's inspection span."""
-    from models.train import data_span, make_schedule
+    """The backtest folds and final training dates laid on silver's inspection span: the model
+    policy's schedule fitted to the span, unless the run sets every schedule parameter."""
+    from models.train import data_span, make_schedule, schedule_for_span
 
     s = settings_for(params)
     versions = policy_versions(params, s)
     first, last = data_span(spark_for(s), s)
-    sched = make_schedule(
-        first,
-        last,
-        horizon_days=int(params["horizon_days"]),
-        n_folds=int(params["n_folds"]),
-        fold_step_months=int(params["fold_step_months"]),
-        train_step_months=int(params["train_step_months"]),
-        warmup_months=int(params["warmup_months"]),
-    )
+    own = {k: int(params[k]) for k in SCHEDULE_PARAMS if params.get(k) is not None}
+    if own and len(own) < len(SCHEDULE_PARAMS):
+        raise ValueError(f"set all of {SCHEDULE_PARAMS} or none (the model policy's schedule)")
+    sched = make_schedule(first, last, **own) if own else schedule_for_span(first, last)
     return {
         "folds": {t.isoformat(): {"train": [d.isoformat() for d in tr], "calibration":
                                   c.isoformat()} for t, (tr, c) in sched.folds.items()},
         "final": {"train": [d.isoformat() for d in sched.final[0]],
                   "calibration": sched.final[1].isoformat()},
-        "horizon_days": int(params["horizon_days"]),
+        "horizon_days": sched.horizon_days,
         "data_span": [first.isoformat(), last.isoformat()],
         **versions,
     }  # fmt: skip
@@ -376,10 +376,10 @@ def train_and_gate(params: dict[str, Any], plan: dict[str, Any]) -> dict[str, An
         seed=int(params["seed"]),
         truth_dir=truth if truth and Path(truth).exists() else None,
         schedule=_schedule(plan),
-        policy=PromotionPolicy(
-            margin=float(params["margin"]),
-            fairness_bound=float(params["fairness_bound"]),
-            tolerance=float(params.get("tolerance", 0.01)),
+        policy=PromotionPolicy.from_policy(
+            margin=params.get("margin"),
+            fairness_bound=params.get("fairness_bound"),
+            tolerance=params.get("tolerance"),
         ),
     )
     return {

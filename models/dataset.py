@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from pipelines.features import build_labels
 from pipelines.features.build import read_features
 from warehouse.contracts.features import CATEGORICAL, FEATURE_NAMES
+from warehouse.contracts.model_policy import HORIZON_DAYS
 from warehouse.settings import Settings
 
 LABEL_COLUMNS = ("inspected", "drawn", "found", "penalised", "label")
@@ -24,7 +25,7 @@ def load_frame(
     as_of: Iterable[date],
     settings: Settings,
     only_inspected: bool,
-    horizon_days: int = 365,
+    horizon_days: int = HORIZON_DAYS,
 ) -> pd.DataFrame:
     """Features + labels at ``as_of`` as pandas: inspected enterprises only (a training sample)
     or every active enterprise (an evaluation sample). Sorted for reproducible training."""

@@ -8,10 +8,10 @@ A model lives in ``<lake_root>/models/<version>/``: ``booster.txt``, ``features.
 latest promoted decision. Artifacts go through :mod:`warehouse.storage`, so the lake may be
 on a local disk or in object storage.
 
-The gate (``models/policy.yaml`` promotion). A challenger of the champion's recipe (the same
-features and parameters: a scheduled retrain on newer data) is compared with the champion *as
-deployed* — its frozen booster and calibration, loaded from its artifacts — on the newest
-labelled folds the champion did not train on (test as-of after its last training and
+The gate (``warehouse/contracts/model_policy.yaml``, promotion). A challenger of the champion's
+recipe (the same features and parameters: a scheduled retrain on newer data) is compared with
+the champion *as deployed* — its frozen booster and calibration, loaded from its artifacts — on
+the newest labelled folds the champion did not train on (test as-of after its last training and
 calibration date); the challenger's figures on those folds are its backtest's (its recipe
 trained only on data before each fold). It is promoted when it is not worse than the champion
 by more than ``tolerance`` (weighted precision at the C+D budget on random draws) and no
@@ -32,11 +32,12 @@ from typing import Any
 import lightgbm as lgb
 from pyspark.sql import SparkSession
 
-from models.evaluate import HEADLINE, backtest_table, report_files
+from models.evaluate import BUDGET_SHARE, HEADLINE, backtest_table, report_files
 from models.train import Model, model_version
 from pipelines.features.build import delta_version, input_versions
 from warehouse import storage, tables
 from warehouse.audit import champion
+from warehouse.contracts.model_policy import HORIZON_DAYS
 from warehouse.settings import Settings
 
 GAP_KEYS = (
@@ -61,9 +62,9 @@ class PromotionPolicy:
 
     @classmethod
     def from_policy(cls, **overrides: float | None) -> PromotionPolicy:
-        """The promotion section of ``models/policy.yaml``, with explicit ``overrides``
+        """The promotion section of the model policy, with explicit ``overrides``
         (None: the policy's value)."""
-        from models.policy import load_model_policy
+        from warehouse.contracts.model_policy import load_model_policy
 
         p = load_model_policy().promotion
         values = {"margin": p.margin, "fairness_bound": p.fairness_bound, "tolerance": p.tolerance}
@@ -107,11 +108,12 @@ def model_card(version: str, model: Model, metrics: dict[str, Any], inputs: dict
         for _, r in table.iterrows()
     )
     sched = metrics.get("schedule", {})
+    horizon = sched.get("horizon_days", HORIZON_DAYS)
     return f"""# Model card: {version}
 
 **Purpose.** Rank active enterprises by the probability that an inspection within
-{sched.get("horizon_days", 365)} days finds a problem (or a penalty is decided), to fill the
-C+D tiers (top 20 %) of credit-based supervision. It does not decide tiers or lists.
+{horizon} days finds a problem (or a penalty is decided), to fill the
+C+D tiers (top {BUDGET_SHARE:.0%}) of credit-based supervision. It does not decide tiers or lists.
 
 **Data.** gold.enterprise_features (point-in-time, {len(model.features)} features), labels from
 silver inspections and penalties. Training rows: {

@@ -28,11 +28,12 @@ from models.train import (
     schedule_for_span,
 )
 from pipelines.features.build import build_features, read_features
+from warehouse.contracts.model_policy import HORIZON_DAYS
 from warehouse.settings import Settings, get_settings
 
 
 def frame_source(
-    spark: SparkSession, settings: Settings, horizon_days: int = 365
+    spark: SparkSession, settings: Settings, horizon_days: int = HORIZON_DAYS
 ) -> Callable[[list[date], bool], pd.DataFrame]:
     """A cached ``frames(dates, only_inspected)`` over gold features and labels."""
     cache: dict[tuple[tuple[date, ...], bool], pd.DataFrame] = {}

@@ -26,10 +26,10 @@ from sklearn.linear_model import LogisticRegression
 
 from models.dataset import encode, oracle_probabilities, vocabulary
 from models.evaluate import evaluate_fold, summarise
-from models.policy import ModelPolicy, load_model_policy
 from pipelines.features.build import month_starts
 from warehouse import tables
 from warehouse.contracts.features import BY_NAME, FEATURE_NAMES
+from warehouse.contracts.model_policy import HORIZON_DAYS, ModelPolicy, load_model_policy
 from warehouse.settings import Settings
 
 SEED = 42
@@ -63,7 +63,7 @@ class Schedule:
 
     folds: dict[date, tuple[list[date], date]]  # test T -> (train dates, calibration date)
     final: tuple[list[date], date]  # (train dates, calibration date) of the registered model
-    horizon_days: int = 365  # the label window the folds were laid out for
+    horizon_days: int = HORIZON_DAYS  # the label window the folds were laid out for
 
     def all_dates(self) -> list[date]:
         out = set(self.final[0]) | {self.final[1]}
@@ -80,7 +80,7 @@ def _add_months(d: date, months: int) -> date:
 def make_schedule(
     first_event: date,
     last_event: date,
-    horizon_days: int = 365,
+    horizon_days: int = HORIZON_DAYS,
     n_folds: int = 3,
     fold_step_months: int = 6,
     train_step_months: int = 3,

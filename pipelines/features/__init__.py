@@ -11,6 +11,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from warehouse.contracts.features import CATEGORICAL, FEATURE_NAMES, FEATURES, NUMERIC
+from warehouse.contracts.model_policy import HORIZON_DAYS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -31,7 +32,7 @@ def build_labels(
     spark: SparkSession,
     as_of: Iterable[date],
     settings: Settings | None = None,
-    horizon_days: int = 365,
+    horizon_days: int = HORIZON_DAYS,
 ) -> DataFrame:
     """Labels per (as_of, uscc): finding or penalty in (T, T+H]; see :mod:`.labels`."""
     from pipelines.features.labels import build_labels as _labels

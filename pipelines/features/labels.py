@@ -43,9 +43,8 @@ from pyspark.sql import functions as F
 
 from pipelines.inspection_results import FOUND, took_place
 from warehouse import tables
+from warehouse.contracts.model_policy import HORIZON_DAYS
 from warehouse.settings import Settings, get_settings
-
-HORIZON_DAYS = 365
 
 
 def build_labels(

@@ -1,7 +1,9 @@
-"""The model policy (``models/policy.yaml``): label horizon, backtest schedule, promotion gate.
+"""The model policy (``model_policy.yaml`` beside this module): label horizon, backtest
+schedule, promotion gate.
 
 Every number a model is trained or judged by lives in that one reviewed file; the model card
-and the registry record the version.
+and the registry record the version. It is a contract below the pipelines because labels
+(pipelines) and the DAGs need its horizon too.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field
 
-DEFAULT_POLICY = Path(__file__).with_name("policy.yaml")
+DEFAULT_POLICY = Path(__file__).with_name("model_policy.yaml")
 
 
 class ScheduleParams(BaseModel):
@@ -48,10 +50,13 @@ class ModelPolicy(BaseModel):
 
 
 def load_model_policy(path: str | Path | None = None) -> ModelPolicy:
-    """The policy in ``path`` (default: the reviewed ``models/policy.yaml``)."""
+    """The policy in ``path`` (default: the reviewed ``model_policy.yaml``)."""
     return _load(str(path or DEFAULT_POLICY))
 
 
 @lru_cache(maxsize=4)
 def _load(path: str) -> ModelPolicy:
     return ModelPolicy.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+
+
+HORIZON_DAYS = load_model_policy().horizon_days  # the reviewed label horizon: every default
