@@ -38,10 +38,7 @@ def round_half_up(x: float) -> int:
 
 def enterprises_at(enterprises: DataFrame, as_of: date) -> DataFrame:
     """The SCD2 version of each enterprise valid at ``as_of`` (known before T)."""
-    t = F.lit(as_of)
-    return enterprises.where(
-        (F.col("valid_from") < t) & (F.col("valid_to").isNull() | (F.col("valid_to") >= t))
-    )
+    return enterprises.where(tables.known_before(F.lit(as_of)))
 
 
 def lists_at(list_entries: DataFrame, as_of: date) -> DataFrame:

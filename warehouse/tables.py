@@ -13,7 +13,8 @@ from datetime import date
 from typing import Any
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from warehouse import conflicts
@@ -136,6 +137,15 @@ DIM_ENTERPRISE = Table(
     },
     description="企业 / enterprise, SCD type 2 over address, legal rep, capital and status",
 )
+
+
+def known_before(at: Column, versions: DataFrame | None = None) -> Column:
+    """SCD2 (silver.dim_enterprise): the version in force just before ``at`` — what was known
+    before T (``valid_from < at``, not ended by then). Features, tiers and marts all read an
+    enterprise at T through this one rule; ``versions`` resolves the columns of a joined frame."""
+    col = versions.__getitem__ if versions is not None else F.col
+    return (col("valid_from") < at) & (col("valid_to").isNull() | (col("valid_to") >= at))
+
 
 FCT_ANNUAL_REPORT = Table(
     "silver",

@@ -71,11 +71,7 @@ def _registry(spark: SparkSession, asof: DataFrame, s: Settings) -> tuple[DataFr
     dim = tables.read(spark, tables.DIM_ENTERPRISE, s)
     at = (
         dim.crossJoin(asof)
-        .where(
-            (F.col("valid_from") < F.col("as_of"))
-            & (F.col("valid_to").isNull() | (F.col("valid_to") >= F.col("as_of")))
-            & (F.col("founded_on") < F.col("as_of"))
-        )
+        .where(tables.known_before(F.col("as_of")) & (F.col("founded_on") < F.col("as_of")))
         .select(
             "as_of",
             "uscc",

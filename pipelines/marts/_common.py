@@ -19,13 +19,6 @@ def industries(spark: SparkSession) -> DataFrame:
     return spark.createDataFrame(rows, "industry string, industry_name string")
 
 
-def valid_at(enterprises: DataFrame, at: Column) -> Column:
-    """The SCD2 version of an enterprise in force at ``at`` (a column of the joined frame)."""
-    return (enterprises["valid_from"] <= at) & (
-        enterprises["valid_to"].isNull() | (enterprises["valid_to"] > at)
-    )
-
-
 def with_names(df: DataFrame, regions: DataFrame, spark: SparkSession) -> DataFrame:
     """``df`` with region_name and city_name (by region_code) and industry_name (by industry,
     when ``df`` has it); unknown codes keep a null name rather than losing the row."""

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipelines.marts._common import month, valid_at, with_names
+from pipelines.marts._common import month, with_names
+from warehouse import tables
 
 
 def build(
@@ -16,7 +17,9 @@ def build(
     × size band × tier; industry is the enterprise's as of that date."""
     t = tiers.where(~F.col("excluded")).alias("t")
     e = enterprises.select("uscc", "industry", "valid_from", "valid_to").alias("e")
-    joined = t.join(e, (F.col("t.uscc") == F.col("e.uscc")) & valid_at(e, F.col("t.as_of")), "left")
+    joined = t.join(
+        e, (F.col("t.uscc") == F.col("e.uscc")) & tables.known_before(F.col("t.as_of"), e), "left"
+    )
     counted = joined.groupBy("t.as_of", "t.region_code", "e.industry", "t.size_band", "t.tier").agg(
         F.count("*").alias("enterprises"),
         F.avg("t.probability").alias("mean_probability"),
