@@ -30,6 +30,9 @@ from warehouse.settings import Settings, get_settings
 PERIODS = ("month", "quarter", "year")
 RANDOM_MODES = ("random_draw",)  # modes whose inspector is assigned at random
 MIN_INSPECTIONS = 20  # fewer than this in a period: ``too_few`` to judge
+# columns consistency() adds to the per-inspector sums
+_DERIVED = ("finding_rate", "expected_rate", "ratio", "relative_ratio", "relative_low",
+            "relative_high", "flag")  # fmt: skip
 FLAGS = {
     "consistent": ("尺度一致", "consistent"),
     "stricter": ("偏严", "stricter than expected"),
@@ -108,10 +111,6 @@ def consistency(
     sums.loc[sums["relative_high"] < 1, "flag"] = "more_lenient"
     sums.loc[(sums["inspections"] < min_inspections) | scale.isna(), "flag"] = "too_few"
     return sums.sort_values(["period", "inspector_id"]).reset_index(drop=True)
-
-
-_DERIVED = ("finding_rate", "expected_rate", "ratio", "relative_ratio", "relative_low",
-            "relative_high", "flag")  # fmt: skip
 
 
 def build_consistency(
