@@ -792,7 +792,10 @@ def ensure(spark: SparkSession, table: Table, settings: Settings | None = None) 
     present = (
         delta_table.detail().select("properties").first()[0] or {}
         if existed and (table.checks or table.properties)
-        else dict(table.properties)
+        else {
+            **table.properties,
+            **{f"delta.constraints.{n.lower()}": p for n, p in table.checks.items()},
+        }
     )
     missing = {k: v for k, v in table.properties.items() if present.get(k) != v}
     if missing:
@@ -813,6 +816,10 @@ def _create(spark: SparkSession, table: Table, path: str) -> DeltaTable:
         builder = builder.comment(table.description)
     for key, value in table.properties.items():
         builder = builder.property(key, value)
+    # A new, empty table takes its CHECK constraints as properties in its first commit: one
+    # ALTER TABLE per constraint would cost a commit (and a scan) each.
+    for name, predicate in table.checks.items():
+        builder = builder.property(f"delta.constraints.{name.lower()}", predicate)
     return builder.execute()
 
 
