@@ -1,5 +1,7 @@
 """Great Expectations as the engine of record: one file context per Data Docs folder, suites
-validated on Spark DataFrames through GX's Spark datasource, results turned into ledger rows."""
+validated through GX's Spark datasource, or its pandas one for a batch small enough to collect
+(``quality_pandas_max_rows``: a Spark job per metric costs seconds where the rows cost
+milliseconds), results turned into ledger rows. Row rules are Spark predicates either way."""
 
 from __future__ import annotations
 
@@ -12,12 +14,15 @@ from typing import Any
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import great_expectations as gx  # noqa: E402 (analytics must be off before the import)
+import pandas as pd  # noqa: E402
 from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
 from pyspark.sql import DataFrame  # noqa: E402
 
+from quality.expectations import RULES, ExpectRowRule, verdict_column  # noqa: E402
 from warehouse.settings import Settings  # noqa: E402
 
 DATASOURCE = "lakehouse"
+PANDAS_DATASOURCE = "lakehouse_collected"
 LINEAGE_INDEX = ["_source_file", "_source_row"]
 
 
@@ -64,11 +69,14 @@ def context(settings: Settings) -> Any:
     return _CONTEXTS[root]
 
 
-def _batch_definition(ctx: Any, dataset: str) -> Any:
+def _batch_definition(ctx: Any, dataset: str, on_pandas: bool = False) -> Any:
+    name = PANDAS_DATASOURCE if on_pandas else DATASOURCE
     try:
-        source = ctx.data_sources.get(DATASOURCE)
+        source = ctx.data_sources.get(name)
     except (KeyError, LookupError, ValueError):
-        source = ctx.data_sources.add_spark(DATASOURCE)
+        source = (
+            ctx.data_sources.add_pandas(name) if on_pandas else ctx.data_sources.add_spark(name)
+        )
     try:
         asset = source.get_asset(dataset)
     except LookupError:
@@ -77,6 +85,19 @@ def _batch_definition(ctx: Any, dataset: str) -> Any:
         return asset.get_batch_definition("whole")
     except (KeyError, LookupError, ValueError):
         return asset.add_batch_definition_whole_dataframe("whole")
+
+
+def collected(df: DataFrame, expectations: list[Any], max_rows: int) -> pd.DataFrame | None:
+    """``df`` as pandas, with Spark's verdict on each row rule of ``expectations`` in its
+    :func:`~quality.expectations.verdict_column`, when it has at most ``max_rows`` rows;
+    None when it is bigger (or ``max_rows`` is 0): validate it on Spark."""
+    if max_rows <= 0:
+        return None
+    rules = {e.rule for e in expectations if isinstance(e, ExpectRowRule)}
+    verdicts = {verdict_column(r): RULES[r].column() for r in sorted(rules)}
+    # One Spark job: collect one row more than allowed, and give up when it is there.
+    rows = (df.withColumns(verdicts) if verdicts else df).limit(max_rows + 1).toArrow()
+    return None if rows.num_rows > max_rows else rows.to_pandas()
 
 
 def _outcome(success: bool, gate: str, row_level: bool) -> str:
@@ -113,15 +134,17 @@ def validate(
             meta={"policy_version": policy_version, "table": table_name, "source": source},
         )
     )
+    local = collected(df, expectations, settings.quality_pandas_max_rows)
+    data = _batch_definition(ctx, dataset, on_pandas=local is not None)
     vd = ctx.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=suite_name, data=_batch_definition(ctx, dataset), suite=suite)
+        gx.ValidationDefinition(name=suite_name, data=data, suite=suite)
     )
     index = [c for c in LINEAGE_INDEX if c in df.columns]
     fmt: dict[str, Any] = {"result_format": "SUMMARY"}
     if index:
         fmt["unexpected_index_column_names"] = index
     result = vd.run(
-        batch_parameters={"dataframe": df},
+        batch_parameters={"dataframe": df if local is None else local},
         result_format=fmt,
         run_id=RunIdentifier(run_name=f"{run_date.isoformat()} {suite_name}"),
     )

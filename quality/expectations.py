@@ -1,23 +1,27 @@
-"""Custom Great Expectations (1.x) for this domain, evaluated on Spark DataFrames.
+"""Custom Great Expectations (1.x) for this domain, on Spark DataFrames and on pandas ones.
 
 Row rules are defined once, in :mod:`quality.rules`: every row expectation here evaluates the
 RowRule's own Spark predicate (looked up by rule name), so conform's quarantine filter and the
-GX result can never disagree. The named subclasses only give each domain check its own
-expectation type in the suites and the Data Docs.
+GX result can never disagree. On pandas (a small batch, see :mod:`quality.engine`) the
+predicate was evaluated by Spark before collecting, into :func:`verdict_column`. The named
+subclasses only give each domain check its own expectation type in the suites and the Data
+Docs.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import pandas as pd
 from great_expectations.core.metric_domain_types import MetricDomainTypes
-from great_expectations.execution_engine import SparkDFExecutionEngine
+from great_expectations.core.metric_function_types import MetricPartialFunctionTypes
+from great_expectations.execution_engine import PandasExecutionEngine, SparkDFExecutionEngine
 from great_expectations.expectations.expectation import BatchExpectation, ColumnMapExpectation
 from great_expectations.expectations.metrics import (
     ColumnMapMetricProvider,
     column_condition_partial,
 )
-from great_expectations.expectations.metrics.metric_provider import metric_value
+from great_expectations.expectations.metrics.metric_provider import metric_partial, metric_value
 from great_expectations.expectations.metrics.table_metric_provider import TableMetricProvider
 from pyspark.sql import functions as F
 
@@ -33,6 +37,11 @@ def register(rule: RowRule) -> RowRule:
     return rule
 
 
+def verdict_column(rule: str) -> str:
+    """The column holding Spark's verdict on ``rule`` (TRUE = broken) in a collected batch."""
+    return f"__broken__{rule}"
+
+
 class RowRuleHolds(ColumnMapMetricProvider):
     """``row_rule.holds``: TRUE for a row that satisfies the named RowRule."""
 
@@ -43,6 +52,25 @@ class RowRuleHolds(ColumnMapMetricProvider):
     @column_condition_partial(engine=SparkDFExecutionEngine)
     def _spark(cls, column, rule: str, **kwargs):  # noqa: N805 (GX metric signature)
         return ~RULES[rule].column()
+
+    @metric_partial(
+        engine=PandasExecutionEngine,
+        partial_fn_type=MetricPartialFunctionTypes.MAP_CONDITION_SERIES,
+        domain_type=MetricDomainTypes.COLUMN,
+    )
+    def _pandas(  # noqa: N805 (GX metric signature)
+        cls,
+        execution_engine: PandasExecutionEngine,
+        metric_domain_kwargs: dict,
+        metric_value_kwargs: dict,
+        metrics: dict[str, Any],
+        runtime_configuration: dict,
+    ):
+        df, compute_kwargs, accessor_kwargs = execution_engine.get_compute_domain(
+            metric_domain_kwargs, domain_type=MetricDomainTypes.COLUMN
+        )
+        broken = df[verdict_column(metric_value_kwargs["rule"])].astype(bool)
+        return broken, compute_kwargs, accessor_kwargs
 
 
 class ExpectRowRule(ColumnMapExpectation):
@@ -144,6 +172,21 @@ class DuplicateKeyRows(TableMetricProvider):
         dup = df.groupBy(*keys).count().where(F.col("count") > 1)
         return int(dup.agg(F.coalesce(F.sum("count"), F.lit(0))).first()[0])
 
+    @metric_value(engine=PandasExecutionEngine)
+    def _pandas(  # noqa: N805 (GX metric signature)
+        cls,
+        execution_engine: PandasExecutionEngine,
+        metric_domain_kwargs: dict,
+        metric_value_kwargs: dict,
+        metrics: dict[str, Any],
+        runtime_configuration: dict,
+    ) -> int:
+        df, _, _ = execution_engine.get_compute_domain(
+            metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
+        )
+        sizes = df.groupby(list(metric_value_kwargs["column_list"]), dropna=False).size()
+        return int(sizes[sizes > 1].sum())
+
 
 class ExpectNaturalKeyUnique(BatchExpectation):
     """自然键唯一 / no two rows share the natural key ``column_list`` (one or more columns)."""
@@ -184,6 +227,21 @@ class FilesNotLanded(TableMetricProvider):
         )
         bad = df.where(~F.col("status").isin("landed", "skipped")).orderBy("source_file")
         return [r["message"] for r in bad.select("message").collect()]
+
+    @metric_value(engine=PandasExecutionEngine)
+    def _pandas(  # noqa: N805 (GX metric signature)
+        cls,
+        execution_engine: PandasExecutionEngine,
+        metric_domain_kwargs: dict,
+        metric_value_kwargs: dict,
+        metrics: dict[str, Any],
+        runtime_configuration: dict,
+    ) -> list[str]:
+        df, _, _ = execution_engine.get_compute_domain(
+            metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
+        )
+        bad = df[df["status"].notna() & ~df["status"].isin(["landed", "skipped"])]
+        return bad.sort_values("source_file", kind="stable")["message"].tolist()
 
 
 class ExpectFilesLanded(BatchExpectation):
@@ -231,6 +289,36 @@ class FilesColumnsUnmapped(TableMetricProvider):
                 f"{name}: 未映射列 / unmapped {list(r['unmapped_columns'] or [])}, "
                 f"缺少列 / missing {list(r['missing_columns'] or [])}"
             )
+        return out
+
+    @metric_value(engine=PandasExecutionEngine)
+    def _pandas(  # noqa: N805 (GX metric signature)
+        cls,
+        execution_engine: PandasExecutionEngine,
+        metric_domain_kwargs: dict,
+        metric_value_kwargs: dict,
+        metrics: dict[str, Any],
+        runtime_configuration: dict,
+    ) -> list[str]:
+        df, _, _ = execution_engine.get_compute_domain(
+            metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
+        )
+
+        def values(cell: Any) -> list:
+            return (
+                []
+                if cell is None or (not hasattr(cell, "__len__") and pd.isna(cell))
+                else list(cell)
+            )
+
+        out = []
+        for _, r in (
+            df[df["status"] == "landed"].sort_values("source_file", kind="stable").iterrows()
+        ):
+            unmapped, missing = values(r["unmapped_columns"]), values(r["missing_columns"])
+            if unmapped or missing:
+                name = r["source_file"].rsplit("/", 1)[-1]
+                out.append(f"{name}: 未映射列 / unmapped {unmapped}, 缺少列 / missing {missing}")
         return out
 
 

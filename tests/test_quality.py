@@ -1,4 +1,5 @@
-"""Quality governance units: gate policy, custom GX expectations on Spark, ledger idempotency."""
+"""Quality governance units: gate policy, custom GX expectations on Spark and on pandas (a
+small batch is collected), ledger idempotency."""
 
 from __future__ import annotations
 
@@ -54,7 +55,13 @@ def test_policy_lookup_order_and_blocking_rules():
         parse_policy({"default": "stop"})
 
 
-def test_custom_expectations_count_what_the_rule_filters(spark, settings):
+# quality_pandas_max_rows: 0 validates on Spark; 1,000 collects these few rows to pandas.
+ENGINES = pytest.mark.parametrize("pandas_max_rows", [0, 1_000], ids=["spark", "pandas"])
+
+
+@ENGINES
+def test_custom_expectations_count_what_the_rule_filters(spark, settings, pandas_max_rows):
+    settings = settings.model_copy(update={"quality_pandas_max_rows": pandas_max_rows})
     rules = [
         required("uscc"),
         valid_uscc(),
@@ -111,6 +118,41 @@ def test_custom_expectations_count_what_the_rule_filters(spark, settings):
     assert by_name["enterprise_known"].rows_quarantined == 0
     assert by_name["key_unique"].observed_value == "2"  # two rows share (GOOD_USCC, 110105)
     assert by_name["key_unique"].outcome == "blocked"
+
+
+def test_file_checks_and_the_engine_choice_give_the_same_ledger_rows(spark, tmp_path):
+    from quality.policy import policy_for
+    from quality.suites import file_expectations
+    from tests.conftest import make_settings
+
+    log = spark.createDataFrame(
+        [
+            ("/d/2024-01-02/b.csv", "landed", "ok", ["备注"], []),
+            ("/d/2024-01-02/a.csv", "rejected", "a.csv: 编码无法识别 / unknown encoding", [], []),
+            ("/d/2024-01-02/c.csv", "landed", "ok", [], ["金额"]),
+            ("/d/2024-01-02/d.csv", "skipped", "already landed", [], []),
+        ],
+        "source_file string, status string, message string, unmapped_columns array<string>, "
+        "missing_columns array<string>",
+    )
+    got = {}
+    for engine, max_rows in (("spark", 0), ("pandas", 100)):
+        s = make_settings(tmp_path / engine).model_copy(
+            update={"quality_pandas_max_rows": max_rows}
+        )
+        got[engine] = validate(
+            s, suite_name="bronze.penalty.files", dataset="bronze.penalty.files", df=log,
+            expectations=file_expectations("bronze.penalty", policy_for(s)),
+            run_date=date(2024, 1, 2), table_name="bronze.penalty", source="penalty",
+            policy_version="t",
+        )  # fmt: skip
+    assert got["spark"] == got["pandas"]
+    by_name = {r.expectation: r for r in got["pandas"]}
+    assert by_name["file_accepted"].observed_value == "a.csv: 编码无法识别 / unknown encoding"
+    assert by_name["columns_mapped"].observed_value == (
+        "b.csv: 未映射列 / unmapped ['备注'], 缺少列 / missing []; "
+        "c.csv: 未映射列 / unmapped [], 缺少列 / missing ['金额']"
+    )
 
 
 def test_ledger_merge_is_idempotent(spark, settings):

@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     data_docs_root: str | None = Field(
         None, description="Great Expectations Data Docs; default <lake_root>/../quality_docs"
     )
+    quality_pandas_max_rows: int = Field(
+        200_000,
+        ge=0,
+        description="GX validates a batch of at most this many rows on pandas (collected to the "
+        "driver: a Spark job per metric costs more than the data); larger ones on Spark; 0 = "
+        "always Spark",
+    )
     quality_policy: str | None = Field(
         None, description="gate policy YAML; default the reviewed quality/policy.yaml"
     )
