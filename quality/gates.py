@@ -79,10 +79,12 @@ def check_incoming(
     rules: list[RowRule],
     run_date: date,
     settings: Settings,
+    ledger_rows: list[CheckResult] | None = None,
 ) -> list[CheckResult]:
     """Validate a source's staged rows of ``run_date`` against every rule (block and warn) and
-    record the results; quarantining is conform's Spark filter, so nothing is raised here.
-    A source with no rows that day gets no rows in the ledger."""
+    record the results (in the ledger, or in ``ledger_rows`` for the caller to write with a
+    day's others: one ledger commit per stage); quarantining is conform's Spark filter, so
+    nothing is raised here. A source with no rows that day gets no rows in the ledger."""
     if staged.isEmpty():
         return []  # the source delivered nothing today: freshness covers that
     policy = policy_for(settings)
@@ -97,7 +99,10 @@ def check_incoming(
         source=source,
         policy_version=policy.version,
     )
-    ledger.write(spark, results, settings)
+    if ledger_rows is None:
+        ledger.write(spark, results, settings)
+    else:
+        ledger_rows.extend(results)
     return results
 
 

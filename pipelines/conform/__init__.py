@@ -25,6 +25,8 @@ from pipelines.conform._common import (
     enterprise_facts,
     log_counts,
 )
+from quality import ledger
+from quality.engine import CheckResult
 from quality.regions import regions
 from warehouse import contracts, tables
 from warehouse.settings import Settings, get_settings
@@ -63,16 +65,20 @@ def conform_day(
     load_dim_region(spark, s)
     delivered = contracts.mappings(s)  # a source the bureau does not deliver is not conformed
     counts = []
-    if dim_enterprise.SOURCE in delivered:
-        counts.append(dim_enterprise.conform(spark, run_date, s))
-    enterprises = enterprise_facts(spark, s).cache()
+    checked: list[CheckResult] = []  # the day's GX results on incoming rows: one ledger commit
+    enterprises = None
     try:
+        if dim_enterprise.SOURCE in delivered:
+            counts.append(dim_enterprise.conform(spark, run_date, s, checked))
+        enterprises = enterprise_facts(spark, s).cache()
         counts += [
-            conform_fact(spark, m, run_date, s, enterprises)
+            conform_fact(spark, m, run_date, s, enterprises, checked)
             for m in FACT_MODELS
             if m.source in delivered
         ]
-    finally:
-        enterprises.unpersist()
+    finally:  # a model that failed unexpectedly still leaves the results of those before it
+        if enterprises is not None:
+            enterprises.unpersist()
+        ledger.write(spark, checked, s)
     log_counts(spark, run_date, counts, s)
     return counts

@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from pipelines.normalise import parse_amount_yuan, parse_date, token, vocabulary
 from pipelines.quarantine import write_quarantine
+from quality.engine import CheckResult
 from quality.gates import check_incoming
 from quality.policy import blocking_rules, policy_for
 from quality.regions import regions
@@ -133,12 +134,14 @@ def conform_fact(
     run_date: date,
     settings: Settings,
     enterprises: DataFrame | None = None,
+    ledger_rows: list[CheckResult] | None = None,
 ) -> ConformCounts:
     """Bronze rows of ``run_date`` → checked, de-duplicated, merged into the model's target;
     rows quarantined earlier only because their enterprise was not registered yet are
     replayed with them once it is (:func:`replay_candidates`).
 
-    ``enterprises`` is :func:`enterprise_facts` (computed once per run by the caller).
+    ``enterprises`` is :func:`enterprise_facts` (computed once per run by the caller); the
+    GX results go to ``ledger_rows`` when given (the caller writes them), else to the ledger.
     """
     bronze = run_bronze(spark, model.source, run_date, settings)
     earlier = replay_candidates(spark, model.source, run_date, settings)
@@ -164,7 +167,8 @@ def conform_fact(
     good, bad = split_by_rules(staged, blocking)
     checked = good.unionByName(bad).cache()
     try:
-        check_incoming(spark, checked, model.target, model.source, model.rules, run_date, settings)
+        check_incoming(spark, checked, model.target, model.source, model.rules, run_date, settings,
+                       ledger_rows)  # fmt: skip
         good = checked.where(F.col("_first").isNull())
         bad = checked.where(F.col("_first").isNotNull())
         quarantine(spark, bad.where(~F.col("_replay")), blocking, model.source, run_date, settings)

@@ -31,6 +31,7 @@ from pipelines.conform._common import (
 )
 from pipelines.normalise import clean_code, clean_text, token
 from quality import rules as R
+from quality.engine import CheckResult
 from quality.gates import check_incoming
 from quality.policy import blocking_rules, policy_for
 from quality.regions import jurisdiction_prefixes
@@ -122,8 +123,14 @@ def rebuild_history(versions: DataFrame) -> DataFrame:
     )
 
 
-def conform(spark: SparkSession, run_date: date, settings: Settings) -> ConformCounts:
-    """Registry rows of ``run_date`` → checked versions → SCD2 history merged into silver."""
+def conform(
+    spark: SparkSession,
+    run_date: date,
+    settings: Settings,
+    ledger_rows: list[CheckResult] | None = None,
+) -> ConformCounts:
+    """Registry rows of ``run_date`` → checked versions → SCD2 history merged into silver (GX
+    results to ``ledger_rows`` when given, else to the ledger)."""
     bronze = run_bronze(spark, SOURCE, run_date, settings)
     if bronze.isEmpty():  # no registry delivery that day: no version to check or merge
         return ConformCounts(SOURCE, TARGET.qualified, 0, 0, 0, 0)
@@ -134,7 +141,7 @@ def conform(spark: SparkSession, run_date: date, settings: Settings) -> ConformC
     good, bad = split_by_rules(staged, blocking)
     checked = good.unionByName(bad).cache()
     try:
-        check_incoming(spark, checked, TARGET, SOURCE, the_rules, run_date, settings)
+        check_incoming(spark, checked, TARGET, SOURCE, the_rules, run_date, settings, ledger_rows)
         good = checked.where(F.col("_first").isNull())
         bad = checked.where(F.col("_first").isNotNull())
         quarantine(spark, bad, blocking, SOURCE, run_date, settings)
