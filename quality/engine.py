@@ -113,7 +113,7 @@ def validate(
     *,
     suite_name: str,
     dataset: str,
-    df: DataFrame,
+    df: DataFrame | pd.DataFrame,
     expectations: list[Any],
     run_date: date,
     table_name: str,
@@ -121,7 +121,9 @@ def validate(
     policy_version: str,
 ) -> list[CheckResult]:
     """Validate ``df`` with a suite of ``expectations`` (each with meta name, gate, threshold and
-    ``row_level`` for row rules); return one :class:`CheckResult` per expectation.
+    ``row_level`` for row rules); return one :class:`CheckResult` per expectation. ``df`` is a
+    Spark DataFrame (collected when small, see :func:`collected`) or, for a suite without row
+    rules, a pandas one the caller collected.
 
     A failed ``block`` row rule has outcome ``quarantined`` (conform holds its rows back); a
     failed ``block`` table-level check has outcome ``blocked``; a failed ``warn`` one ``warned``.
@@ -134,7 +136,11 @@ def validate(
             meta={"policy_version": policy_version, "table": table_name, "source": source},
         )
     )
-    local = collected(df, expectations, settings.quality_pandas_max_rows)
+    local = (
+        df
+        if isinstance(df, pd.DataFrame)
+        else collected(df, expectations, settings.quality_pandas_max_rows)
+    )
     data = _batch_definition(ctx, dataset, on_pandas=local is not None)
     vd = ctx.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=suite_name, data=data, suite=suite)

@@ -107,18 +107,26 @@ def check_incoming(
 
 
 def _previous_volumes(
-    spark: SparkSession, source: str, run_date: date, settings: Settings, policy: Policy
-) -> list[int]:
-    log = tables.read(spark, tables.INGEST_LOG, settings).where(
-        (F.col("source") == source) & (F.col("status") == "landed")
-    )
-    per_run = log.groupBy("run_date").agg(F.sum("rows_landed").alias("rows"))
-    rows = per_run.where(F.col("run_date") < F.lit(run_date)).orderBy(F.desc("run_date"))
-    if policy.param("volume", "exclude_cutover", True):
-        first = log.agg(F.min("run_date")).first()[0]
-        rows = rows.where(F.col("run_date") != F.lit(first)) if first else rows
+    spark: SparkSession, run_date: date, settings: Settings, policy: Policy
+) -> dict[str, list[int]]:
+    """Per source, the rows landed by each of its latest runs before ``run_date`` (newest
+    first, at most ``window_runs``; its first run, the cutover, left out unless configured)."""
+    log = tables.read(spark, tables.INGEST_LOG, settings).where(F.col("status") == "landed")
+    per_run = log.groupBy("source", "run_date").agg(F.sum("rows_landed").alias("rows"))
+    runs: dict[str, list[tuple[date, int]]] = {}
+    for r in per_run.collect():  # sources × run dates: small
+        runs.setdefault(r["source"], []).append((r["run_date"], int(r["rows"])))
     window = int(policy.param("volume", "window_runs", 7))
-    return [r["rows"] for r in rows.limit(window).collect()]
+    skip_cutover = policy.param("volume", "exclude_cutover", True)
+    out = {}
+    for source, dated in runs.items():
+        first = min(d for d, _ in dated)
+        earlier = sorted(
+            ((d, n) for d, n in dated if d < run_date and not (skip_cutover and d == first)),
+            reverse=True,
+        )
+        out[source] = [n for _, n in earlier[:window]]
+    return out
 
 
 def check_bronze(spark: SparkSession, run_date: date, settings: Settings) -> list[CheckResult]:
@@ -129,12 +137,17 @@ def check_bronze(spark: SparkSession, run_date: date, settings: Settings) -> lis
     unmatched file: the message names the file and the reason)."""
     policy = policy_for(settings)
     results: list[CheckResult] = []
-    log = tables.read(spark, tables.INGEST_LOG, settings).where(
-        F.col("run_date") == F.lit(run_date)
+    # The day's ingest log is a row per file: collected once, checked per source on pandas.
+    log = (
+        tables.read(spark, tables.INGEST_LOG, settings)
+        .where(F.col("run_date") == F.lit(run_date))
+        .toArrow()
+        .to_pandas()
     )
-    today = {r["source"]: r["landed"] for r in log.groupBy("source").agg(
-        F.max((F.col("status") == "landed").cast("int")).alias("landed")
-    ).collect()}  # fmt: skip
+    today = {
+        source: bool((files["status"] == "landed").any()) for source, files in log.groupby("source")
+    }
+    volumes = _previous_volumes(spark, run_date, settings, policy)
     order = [*contracts.CANONICAL, UNMATCHED]
     for source in (s for s in order if s in today):
         table = "landing" if source == UNMATCHED else tables.BRONZE[source].qualified
@@ -142,7 +155,7 @@ def check_bronze(spark: SparkSession, run_date: date, settings: Settings) -> lis
             settings,
             suite_name=f"{table}.files" if source != UNMATCHED else "landing.unmatched",
             dataset=f"{table}.files" if source != UNMATCHED else "landing.unmatched",
-            df=log.where(F.col("source") == source),
+            df=log[log["source"] == source].reset_index(drop=True),
             expectations=suites.file_expectations(table, policy),
             run_date=run_date,
             table_name=table,
@@ -156,9 +169,7 @@ def check_bronze(spark: SparkSession, run_date: date, settings: Settings) -> lis
             suite_name=table.qualified,
             dataset=table.qualified,
             df=tables.run_bronze(spark, source, run_date, settings),
-            expectations=suites.bronze_expectations(
-                source, _previous_volumes(spark, source, run_date, settings, policy), policy
-            ),
+            expectations=suites.bronze_expectations(source, volumes.get(source, []), policy),
             run_date=run_date,
             table_name=table.qualified,
             source=source,
