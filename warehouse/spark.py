@@ -35,6 +35,10 @@ def get_spark(settings: Settings | None = None, app_name: str = "risk-insight") 
         # Small tables: Delta's default of 50 snapshot partitions only adds task overhead here.
         .config("spark.databricks.delta.snapshotPartitions", "2")
         .config("spark.databricks.delta.merge.repartitionBeforeWrite.enabled", "true")
+        # VACUUM lists a table's folders with this many tasks; Spark's default (10,000) is
+        # for lakes of millions of folders and made one VACUUM of a small table take 90 s on
+        # two cores (5 s with this). A cluster raises it through spark_conf.
+        .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", "16")
     )
     for key, value in s.spark_conf.items():
         builder = builder.config(key, value)
