@@ -247,6 +247,7 @@ class FilesNotLanded(TableMetricProvider):
 class ExpectFilesLanded(BatchExpectation):
     """文件均已接入 / every file delivered for the source landed (none rejected or unmatched)."""
 
+    reads: ClassVar[tuple[str, ...]] = ("source_file", "status", "message")
     metric_dependencies = ("files.not_landed",)
     domain_keys: ClassVar[tuple[str, ...]] = ("row_condition", "condition_parser")
 
@@ -326,6 +327,9 @@ class ExpectColumnsMapped(BatchExpectation):
     """列均已映射 / every column of the source's landed files is named by its mapping, and
     every mapped field has a column."""
 
+    reads: ClassVar[tuple[str, ...]] = (
+        "source_file", "status", "unmapped_columns", "missing_columns",
+    )  # fmt: skip
     metric_dependencies = ("files.columns_unmapped",)
     domain_keys: ClassVar[tuple[str, ...]] = ("row_condition", "condition_parser")
 
