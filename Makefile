@@ -54,11 +54,12 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 # Every benchmark that writes bench/RESULTS.md: the lakehouse spine, dashboards under load, the
-# reasons step of scoring.
+# reasons step of scoring, the quality engine (GX on Spark vs pandas).
 bench: setup bi-setup
 	$(PY) bench/bench_pipeline.py --enterprises $(ENTERPRISES) --years $(YEARS)
 	$(PY) bench/bench_bi.py --users $(BI_USERS) --seconds $(BI_SECONDS)
 	$(PY) bench/bench_reasons.py
+	$(PY) bench/bench_gx_engine.py
 
 # Dashboards under load: BI_USERS concurrent district users for BI_SECONDS against a local
 # Superset's chart-data API (loopback only); a small world is built once under bench/out/.
