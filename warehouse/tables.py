@@ -792,17 +792,14 @@ def ensure(spark: SparkSession, table: Table, settings: Settings | None = None) 
     present = (
         delta_table.detail().select("properties").first()[0] or {}
         if existed and (table.checks or table.properties)
-        else {
-            **table.properties,
-            **{f"delta.constraints.{n.lower()}": p for n, p in table.checks.items()},
-        }
+        else _created_properties(table)
     )
     missing = {k: v for k, v in table.properties.items() if present.get(k) != v}
     if missing:
         settings_sql = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
         spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({settings_sql})")
     for name, predicate in table.checks.items():
-        if f"delta.constraints.{name.lower()}" not in present:
+        if _constraint_key(name) not in present:
             add_constraint(spark, path, name, predicate)
     _ENSURED.add(path)
     return delta_table
@@ -814,13 +811,20 @@ def _create(spark: SparkSession, table: Table, path: str) -> DeltaTable:
         builder = builder.partitionedBy(*table.partition_by)
     if table.description:
         builder = builder.comment(table.description)
-    for key, value in table.properties.items():
+    for key, value in _created_properties(table).items():
         builder = builder.property(key, value)
-    # A new, empty table takes its CHECK constraints as properties in its first commit: one
-    # ALTER TABLE per constraint would cost a commit (and a scan) each.
-    for name, predicate in table.checks.items():
-        builder = builder.property(f"delta.constraints.{name.lower()}", predicate)
     return builder.execute()
+
+
+def _constraint_key(name: str) -> str:
+    return f"delta.constraints.{name.lower()}"
+
+
+def _created_properties(table: Table) -> dict[str, str]:
+    """The properties a new table is created with. A new, empty table takes its CHECK
+    constraints as properties in its first commit: one ALTER TABLE per constraint would cost
+    a commit (and a scan) each."""
+    return {**table.properties, **{_constraint_key(n): p for n, p in table.checks.items()}}
 
 
 def _squash(sql: str) -> str:
@@ -838,7 +842,7 @@ def add_constraint(spark: SparkSession, path: str, name: str, predicate: str) ->
         if "DELTA_CONSTRAINT_ALREADY_EXISTS" not in (conflicts._condition(exc) + str(exc)):
             raise
         props = DeltaTable.forPath(spark, path).detail().select("properties").first()[0] or {}
-        existing = props.get(f"delta.constraints.{name.lower()}", "")
+        existing = props.get(_constraint_key(name), "")
         if _squash(existing) != _squash(predicate):
             raise ValueError(
                 f"{path} already has a constraint {name} CHECK ({existing}), not ({predicate})"
