@@ -267,7 +267,8 @@ def data_docs(params: dict[str, Any]) -> str:
 @writes_lake
 def insight(params: dict[str, Any], as_of: str) -> Any:
     """Tiers, the period's random-draw plan (drawn by the period's first run, reused after),
-    district and inspector lists and warnings at the as-of date."""
+    district and inspector lists and warnings at the as-of date, then inspector consistency
+    (执法尺度统一) over every scored random draw so far."""
     from risk_insight.insight import run_insight
 
     s = settings_for(params)

@@ -44,6 +44,13 @@ def took_place(outcome_column: Column) -> Column:
     return F.coalesce(outcome_column.isin(*TOOK_PLACE), F.lit(False))
 
 
+def inspector_ids(inspector_column: Column) -> Column:
+    """The inspectors on one inspection record as an array of ids: a team is recorded as
+    'A;B' (or with the full-width '；' typed in Chinese); blanks are dropped, NULL stays NULL."""
+    parts = F.transform(F.split(inspector_column, "[;；]"), lambda x: F.trim(x))
+    return F.filter(parts, lambda x: x != "")
+
+
 # ---- the outcome file an inspector fills in (written by risk_insight.outcomes; the simulator
 # fills it the same way an inspector would) --------------------------------------------------
 OUTCOME_SHEET = "检查结果登记"

@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from scipy.stats import chi2
 
+from pipelines.inspection_results import inspector_ids
 from warehouse import tables
 from warehouse.contracts.canonical import OBSERVED_RESULTS
 from warehouse.settings import Settings, get_settings
@@ -33,12 +34,7 @@ MIN_INSPECTIONS = 20  # fewer than this in a period: ``too_few`` to judge
 # columns consistency() adds to the per-inspector sums
 _DERIVED = ("finding_rate", "expected_rate", "ratio", "relative_ratio", "relative_low",
             "relative_high", "flag")  # fmt: skip
-FLAGS = {
-    "consistent": ("尺度一致", "consistent"),
-    "stricter": ("偏严", "stricter than expected"),
-    "more_lenient": ("偏宽", "more lenient than expected"),
-    "too_few": ("样本不足", "too few inspections to judge"),
-}
+FLAGS = tables.CONSISTENCY_FLAGS
 
 
 def period_of(day: F.Column, period: str) -> F.Column:
@@ -55,19 +51,24 @@ def period_of(day: F.Column, period: str) -> F.Column:
 def scored_inspections(
     inspections: DataFrame, scores: DataFrame, modes: Sequence[str] = RANDOM_MODES
 ) -> DataFrame:
-    """Inspections of ``modes`` that observed the enterprise, each with the calibrated
-    probability of the score in force that day (latest ``as_of`` ≤ ``inspected_on``);
-    inspections before any score are left out."""
-    observed = inspections.where(
-        F.col("outcome").isin(*OBSERVED_RESULTS)
-        & F.col("mode_code").isin(*modes)
-        & F.col("inspector_id").isNotNull()
-    ).select("inspection_id", "uscc", "inspected_on", "inspector_id", "found_problem")
+    """Inspections of ``modes`` that observed the enterprise, one row per inspector on the
+    record (a team's ids are separated by ';' or '；': each member answers for the finding),
+    each with the calibrated probability of the score in force that day (latest ``as_of`` ≤
+    ``inspected_on``); inspections before any score are left out."""
+    observed = (
+        inspections.where(
+            F.col("outcome").isin(*OBSERVED_RESULTS)
+            & F.col("mode_code").isin(*modes)
+            & F.col("inspector_id").isNotNull()
+        )
+        .withColumn("inspector_id", F.explode(inspector_ids(F.col("inspector_id"))))
+        .select("inspection_id", "uscc", "inspected_on", "inspector_id", "found_problem")
+    )
     joined = observed.join(
         scores.select("uscc", "as_of", "probability"),
         (observed["uscc"] == scores["uscc"]) & (scores["as_of"] <= observed["inspected_on"]),
     ).drop(scores["uscc"])
-    latest = Window.partitionBy("inspection_id").orderBy(F.col("as_of").desc())
+    latest = Window.partitionBy("inspection_id", "inspector_id").orderBy(F.col("as_of").desc())
     return joined.withColumn("_n", F.row_number().over(latest)).where("_n = 1").drop("_n")
 
 

@@ -1,5 +1,5 @@
 """The risk-insight stage in one call: open the plan period -> tiers -> the period's plan ->
-warnings -> every district's list (and each inspector's).
+warnings -> every district's list (and each inspector's) -> inspector consistency (执法尺度统一).
 
 ``run_insight(spark, as_of, settings)`` is what the demo and the Airflow DAG call after
 scoring, every day: the first run of a plan period commits its seed (if the previous plan did
@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 from pyspark.sql import SparkSession
 
+from risk_insight.consistency import FLAGS, build_consistency
 from risk_insight.lists import (
     HEADERS,
     ListFiles,
@@ -45,6 +46,9 @@ class InsightSummary:
     plan: PlanResult
     warnings: dict[str, int]
     lists: list[ListFiles] = field(default_factory=list)
+    # 执法尺度统一: inspectors per flag in the newest period with random-draw inspections
+    consistency: dict[str, int] = field(default_factory=dict)
+    consistency_period: str | None = None
     sample_region: str | None = None
     sample: pd.DataFrame | None = None  # top rows of the sample district's list
     outputs: Path | None = None
@@ -59,7 +63,8 @@ def run_insight(
 ) -> InsightSummary:
     """Build gold.credit_tiers, the period's gold.inspection_plan (+ public file; drawn only
     by the first run of the period), every district's and inspector's list and gold.warnings
-    for ``as_of`` (needs gold.risk_scores at ``as_of``). Idempotent."""
+    for ``as_of`` (needs gold.risk_scores at ``as_of``), then recompute
+    audit.inspector_consistency from every scored random-draw inspection so far. Idempotent."""
     from warehouse import tables
 
     s = settings or get_settings()
@@ -84,6 +89,9 @@ def run_insight(
     if not plan.reused:  # a period's plan is drawn once; later runs reuse it
         audit.record_plan_draw(spark, s, plan, pol.version)
     audit.record_list_export(spark, s, as_of, files, pol.version)
+    judged = build_consistency(spark, s)
+    newest = judged["period"].max() if len(judged) else None
+    flags = judged.loc[judged["period"] == newest, "flag"].value_counts().to_dict()
     return InsightSummary(
         as_of=as_of,
         policy_version=pol.version,
@@ -91,6 +99,8 @@ def run_insight(
         plan=plan,
         warnings=warnings,
         lists=files,
+        consistency={k: int(v) for k, v in flags.items()},
+        consistency_period=newest,
         sample_region=sample_region,
         sample=None if sample is None else sample.head(sample_rows),
         outputs=Path(s.outputs_root),
@@ -141,6 +151,12 @@ def print_insight_summary(summary: InsightSummary, console) -> None:
             f"{len(summary.sample)})",
             [HEADERS[c] for c in cols],
             [[row[c] for c in cols] for _, row in summary.sample.iterrows()],
+        )
+    if summary.consistency_period:
+        table(
+            f"inspector consistency {summary.consistency_period} / 执法尺度统一 (random draws)",
+            ["flag", "inspectors"],
+            [[" / ".join(FLAGS[k]), v] for k, v in summary.consistency.items()],
         )
     n_insp = sum(len(f.inspectors) for f in summary.lists)
     console.print(

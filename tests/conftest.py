@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +79,10 @@ def delivered_world(spark, tmp_path_factory) -> DeliveredWorld:
 @pytest.fixture(scope="session")
 def downstream_world(spark, delivered_world, tmp_path_factory) -> Settings:
     """A copy of the session's delivered world, then a LightGBM model trained and registered on
-    a short schedule, two monthly scorings and insight runs (tiers, plans, lists, warnings),
-    and the marts: everything downstream, built once per session (the BI tests and the
-    personal-data scan read it; tests must not change it)."""
+    a short schedule, two monthly scorings and insight runs (tiers, plans, lists, warnings,
+    inspector consistency) with the first plan's outcomes delivered between them, and the
+    marts: everything downstream, built once per session (the BI tests and the personal-data
+    scan read it; tests must not change it)."""
     from models.demo import next_month
     from models.retrain import train_and_register
     from models.score import score
@@ -107,6 +108,23 @@ def downstream_world(spark, delivered_world, tmp_path_factory) -> Settings:
     previous = date(this_month.year - (this_month.month == 1), (this_month.month - 2) % 12 + 1, 1)
     for as_of in (previous, this_month):  # two runs: a trend, and warnings against the first
         score(spark, as_of, s, decision.challenger)
-        run_insight(spark, as_of, s)
+        insight = run_insight(spark, as_of, s)
+        if as_of == previous:  # the inspectors' results of the first plan come back
+            _deliver_outcomes(spark, insight.plan.plan_id, as_of, root / "sim" / "truth", s)
     build_marts(spark, None, s)
     return s
+
+
+def _deliver_outcomes(spark, plan_id: str, as_of: date, truth: Path, s: Settings) -> None:
+    """The supervision cycle's way back: the plan's outcome file, filled in by the simulator
+    as the inspectors would, imported as an inspection delivery through run_day."""
+    from pipelines.simulator.outcomes import fill_outcome_file
+    from risk_insight.outcomes import import_outcomes, write_template
+    from warehouse.contracts.tier_policy import policy_for
+
+    template = write_template(spark, plan_id, s)
+    filled = Path(s.outputs_root) / "outcomes" / f"{plan_id}-filled.xlsx"
+    filled.parent.mkdir(parents=True, exist_ok=True)
+    window = policy_for(s).draw.inspection_window_days
+    done = fill_outcome_file(template, truth, filled, as_of, seed=0, window_days=window)
+    import_outcomes(spark, filled, s, delivery_date=max(done["inspected_on"]) + timedelta(days=3))

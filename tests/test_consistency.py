@@ -96,3 +96,42 @@ def test_equal_inspectors_are_consistent_and_the_table_is_written(spark, setting
     got = got.set_index("inspector_id")
     assert got.loc["INS-张", "flag"] == "consistent" and got.loc["INS-张", "period"] == "2026-04"
     assert got.loc["INS-王", "flag"] == "too_few" and got["modes"].eq("random_draw").all()
+
+
+def test_each_member_of_a_team_answers_for_the_finding(spark):
+    """An outcome file records both drawn inspectors on one row ('A;B', or '；' typed in
+    Chinese): each is credited with the inspection, the finding and its expectation."""
+    inspections = _inspections(spark, [
+        ("91" + "0" * 16, DAY, "INS-张;INS-李", True, "random_draw"),
+        ("91" + "0" * 15 + "1", DAY, " INS-李 ； INS-王", False, "random_draw"),
+        ("91" + "0" * 15 + "2", DAY, "INS-王", False, "random_draw"),
+    ])  # fmt: skip
+    scores = _scores(spark, [(date(2026, 4, 1), "91" + "0" * 15 + s, 0.25) for s in "012"])
+    scored = scored_inspections(inspections, scores).toPandas()
+    assert sorted(scored["inspector_id"]) == ["INS-张", "INS-李", "INS-李", "INS-王", "INS-王"]
+    out = consistency(spark.createDataFrame(scored)).set_index("inspector_id")
+    assert out.loc["INS-李", "inspections"] == 2 and out.loc["INS-李", "findings"] == 1
+    assert out.loc["INS-王", "expected_findings"] == pytest.approx(0.5)
+
+
+def test_the_mart_names_inspectors_and_their_district_and_keeps_strangers(spark, world):
+    from pipelines.marts import mart_inspector_consistency
+
+    inspections, scores = world
+    judged = consistency(scored_inspections(inspections, scores))
+    roster = spark.createDataFrame(
+        [("INS-张", "张明", "110101"), ("INS-李", "李华", "110102")],
+        "inspector_id string, name string, region_code string",
+    )
+    regions = spark.createDataFrame(
+        [("110101", "东城区", "北京市"), ("110102", "西城区", "北京市")],
+        "region_code string, region_name string, city_name string",
+    )
+    mart = mart_inspector_consistency.build(spark, spark.createDataFrame(judged), roster, regions)
+    got = mart.toPandas().set_index("inspector_id")
+    assert list(mart.columns) == list(mart_inspector_consistency.COLUMNS)
+    assert got.loc["INS-李", ["inspector_name", "region_name"]].tolist() == ["李华", "西城区"]
+    assert got.loc["INS-李", "flag_zh"] == "偏严 / stricter than expected"
+    assert got.loc["INS-王", "inspector_name"] == "INS-王"  # not on the roster: kept, by id
+    assert got.loc["INS-王", "region_code"] is None
+    assert got.loc["INS-张", "relative_ratio"] == pytest.approx(81 / 125, abs=5e-4)

@@ -86,6 +86,13 @@ MART_MODEL_CALIBRATION = Mart(
     region_column=None,
 )
 
+MART_INSPECTOR_CONSISTENCY = Mart(
+    "mart_inspector_consistency",
+    "执法尺度统一 / per period × inspector: random-draw inspections, findings, findings expected "
+    "from the visited enterprises' risk, the ratio relative to the period with its interval and "
+    "a flag (stricter, more lenient)",
+)
+
 MARTS: tuple[Mart, ...] = (
     MART_TIER_DISTRIBUTION,
     MART_TARGET_LIST,
@@ -93,6 +100,7 @@ MARTS: tuple[Mart, ...] = (
     MART_ENFORCEMENT_STATS,
     MART_PLAN_OUTCOMES,
     MART_PLAN_INSPECTORS,
+    MART_INSPECTOR_CONSISTENCY,
     MART_QUALITY_TREND,
     MART_QUARANTINE,
     MART_MODEL_BACKTEST,

@@ -676,6 +676,14 @@ QUALITY_RESULTS = Table(
     "(Great Expectations result, gate policy and outcome)",
 )
 
+# 执法尺度统一 flags of audit.inspector_consistency: canonical value → (Chinese, English)
+CONSISTENCY_FLAGS = {
+    "consistent": ("尺度一致", "consistent"),
+    "stricter": ("偏严", "stricter than expected"),
+    "more_lenient": ("偏宽", "more lenient than expected"),
+    "too_few": ("样本不足", "too few inspections to judge"),
+}
+
 INSPECTOR_CONSISTENCY = Table(
     "audit",
     "inspector_consistency",
@@ -697,7 +705,7 @@ INSPECTOR_CONSISTENCY = Table(
     ),
     keys=("period", "inspector_id"),
     checks={
-        "known_flag": "flag IN ('consistent', 'stricter', 'more_lenient', 'too_few')",
+        "known_flag": f"flag IN ({', '.join(repr(f) for f in CONSISTENCY_FLAGS)})",
         "findings_within_inspections": "findings <= inspections",
     },
     description="执法尺度统一 / per period and inspector: inspections, findings, the findings "

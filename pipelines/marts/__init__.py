@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 
 from pipelines.marts import (
     mart_enforcement_stats,
+    mart_inspector_consistency,
     mart_model_performance,
     mart_plan_completion,
     mart_plan_outcomes,
@@ -98,6 +99,9 @@ def build_marts(
         read(tables.DIM_INSPECTOR),
     )
     frames[serving.MART_PLAN_INSPECTORS] = by_inspector.toPandas()
+    frames[serving.MART_INSPECTOR_CONSISTENCY] = mart_inspector_consistency.build(
+        spark, read(tables.INSPECTOR_CONSISTENCY), read(tables.DIM_INSPECTOR), regions
+    ).toPandas()
     sources = spark.createDataFrame(
         [(name, m.title_zh) for name, m in contracts.mappings(s).items()],
         "source string, source_zh string",
