@@ -127,6 +127,37 @@ def test_constraint_added_by_another_process_first_is_accepted_if_the_same(spark
     tables.ensure(spark, t, settings)  # an existing table with its constraints: nothing to do
 
 
+def test_a_lake_from_an_older_release_gains_the_declared_new_columns(spark, settings):
+    from dataclasses import replace
+
+    from pyspark.sql import types as T
+
+    old = tables.CONFORM_LOG
+    tables.append(spark.createDataFrame([tuple(_row(old).values())], old.schema), old, settings)
+    added = T.StructField("locality", T.StringType())
+    newer = replace(old, schema=T.StructType([*old.schema.fields, added]))
+    tables._ENSURED.discard(old.path(settings))
+    got = tables.read(spark, newer, settings).collect()
+    assert len(got) == 1 and got[0]["locality"] is None  # kept, NULL in the new column
+    required = T.StructField("n", T.LongType(), False)
+    strict = replace(old, schema=T.StructType([*newer.schema.fields, required]))
+    tables._ENSURED.discard(old.path(settings))
+    with pytest.raises(ValueError, match="lacks the NOT NULL column"):
+        tables.ensure(spark, strict, settings)
+
+
+def _row(table: tables.Table) -> dict:
+    """One row that satisfies ``table``'s types, NOT NULLs and checks (zeros and stamps)."""
+    from datetime import date, datetime
+
+    from pyspark.sql import types as T
+
+    values = {T.StringType: "x", T.LongType: 0, T.IntegerType: 0, T.DoubleType: 0.0,
+              T.BooleanType: True, T.DateType: date(2026, 1, 1),
+              T.TimestampType: datetime(2026, 1, 1)}  # fmt: skip
+    return {f.name: values.get(type(f.dataType)) for f in table.schema.fields}
+
+
 def test_recorded_writes_start_and_end_with_outcome_and_who(spark, settings):
     class Blocked(RuntimeError):
         audit_outcome = "blocked"

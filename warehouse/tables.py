@@ -792,6 +792,7 @@ def ensure(spark: SparkSession, table: Table, settings: Settings | None = None) 
     existed = DeltaTable.isDeltaTable(spark, path)
     if existed:
         delta_table = DeltaTable.forPath(spark, path)
+        _add_declared_columns(spark, table, path, delta_table)
     else:
         # Two first writers racing on an empty folder: the loser's commit fails with
         # ProtocolChangedException / MetadataChangedException; the retry finds the table.
@@ -811,6 +812,25 @@ def ensure(spark: SparkSession, table: Table, settings: Settings | None = None) 
             add_constraint(spark, path, name, predicate)
     _ENSURED.add(path)
     return delta_table
+
+
+def _add_declared_columns(
+    spark: SparkSession, table: Table, path: str, delta_table: DeltaTable
+) -> None:
+    """A lake written by an older release: columns the declaration has gained since are added
+    (nullable only: old rows hold NULL there); a new NOT NULL column needs a migration."""
+    have = {c.lower() for c in delta_table.toDF().columns}
+    new = [f for f in table.schema.fields if f.name.lower() not in have]
+    if not new:
+        return
+    strict = [f.name for f in new if not f.nullable]
+    if strict:
+        raise ValueError(
+            f"{table.qualified} at {path} lacks the NOT NULL column(s) {', '.join(strict)}: "
+            "migrate it (rebuild the table from the layer below, or add them with a value)"
+        )
+    cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in new)
+    spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})")
 
 
 def _create(spark: SparkSession, table: Table, path: str) -> DeltaTable:
