@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
+from models.inspectors import adjusted_labels
 from warehouse.contracts.metrics import HEADLINE, POPULATIONS
 from warehouse.contracts.tier_policy import load_policy
 
@@ -79,15 +80,22 @@ def _wmean(v: np.ndarray, w: np.ndarray) -> float:
 
 
 def targeting(
-    y: np.ndarray, score: np.ndarray, share: float = BUDGET_SHARE, weight: np.ndarray | None = None
+    y: np.ndarray,
+    score: np.ndarray,
+    share: float = BUDGET_SHARE,
+    weight: np.ndarray | None = None,
+    adjusted: np.ndarray | None = None,
 ) -> dict[str, float]:
     """AUC, precision / recall / lift at the top ``share`` of the population, weighted by
-    ``weight`` (each row standing for that many enterprises; None: one each)."""
+    ``weight`` (each row standing for that many enterprises; None: one each), and the
+    precision on the inspector-adjusted outcomes ``adjusted`` (models/inspectors.py; None:
+    the outcomes as recorded)."""
     n = len(y)
     w = np.ones(n) if weight is None else np.asarray(weight, float)
     hits = int(y.sum())
     sel = top_share(score, w, share)
     prec = _wmean(y[sel], w[sel]) if n else float("nan")
+    adj = y if adjusted is None else adjusted
     base = _wmean(y, w) if n else float("nan")
     found = float((w * y).sum())
     auc = (
@@ -102,6 +110,7 @@ def targeting(
         "positives": hits,
         "base_rate": base,
         "precision_at_k": prec,
+        "precision_at_k_adjusted": _wmean(adj[sel], w[sel]) if n else float("nan"),
         "recall_at_k": float((w * y)[sel].sum() / found) if found else float("nan"),
         "lift": prec / base if base else float("nan"),
         "auc": auc,
@@ -200,12 +209,17 @@ def draw_weights(test: pd.DataFrame) -> np.ndarray:
 
 
 def evaluate_fold(
-    test: pd.DataFrame, prob: np.ndarray, oracle: np.ndarray | None
+    test: pd.DataFrame,
+    prob: np.ndarray,
+    oracle: np.ndarray | None,
+    inspector_effects: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Every metric of one backtest fold: per population, model vs rules vs random vs oracle;
     calibration and fairness gaps of the model on the random draws, weighted (and the Brier
-    score on the inspected beside it)."""
+    score on the inspected beside it). Precision at k is also given on the outcomes adjusted
+    for ``inspector_effects`` (``precision_at_k_adjusted``; equal to the plain one without)."""
     rules = rules_score(test)
+    y_adj = adjusted_labels(test, inspector_effects or {})
     out: dict[str, Any] = {"populations": {}}
     drawn = test["drawn"].to_numpy() == 1
     masks = {
@@ -217,18 +231,20 @@ def evaluate_fold(
     weights = draw_weights(test)
     shares = [i / 100 for i in range(1, 101)]
     for name, m in masks.items():
-        y = test["label"].to_numpy()[m]
+        y, a = test["label"].to_numpy()[m], y_adj[m]
         w = weights[m] if name == "drawn" else None
         pop: dict[str, Any] = {
-            "model": targeting(y, prob[m], weight=w),
-            "rules": targeting(y, rules[m], weight=w),
+            "model": targeting(y, prob[m], weight=w, adjusted=a),
+            "rules": targeting(y, rules[m], weight=w, adjusted=a),
         }
-        base = _wmean(y, np.ones(len(y)) if w is None else w) if len(y) else float("nan")
+        unit = np.ones(len(y)) if w is None else w
+        base = _wmean(y, unit) if len(y) else float("nan")
         pop["random"] = {
             "n": int(len(y)),
             "k": pop["model"]["k"],
             "population": pop["model"]["population"],
             "precision_at_k": base,
+            "precision_at_k_adjusted": _wmean(a, unit) if len(y) else float("nan"),
             "recall_at_k": BUDGET_SHARE,
             "lift": 1.0,
             "auc": 0.5,
@@ -239,7 +255,7 @@ def evaluate_fold(
         }
         if oracle is not None:
             o = np.nan_to_num(oracle[m], nan=-1.0)
-            pop["oracle"] = targeting(y, o, weight=w)
+            pop["oracle"] = targeting(y, o, weight=w, adjusted=a)
             curves["oracle"] = curve(y, o, shares, w)
             pop["model_to_oracle"] = (
                 pop["model"]["precision_at_k"] / pop["oracle"]["precision_at_k"]
@@ -277,7 +293,7 @@ def summarise(folds: dict[str, dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pop in POPULATIONS:
         for who in ("model", "rules", "random", "oracle"):
-            for m in ("precision_at_k", "lift", "recall_at_k", "auc"):
+            for m in ("precision_at_k", "precision_at_k_adjusted", "lift", "recall_at_k", "auc"):
                 out[f"{pop}.{who}.{m}"] = mean(
                     lambda f, p=pop, w=who, m=m: f["populations"][p].get(w, {}).get(m)
                 )

@@ -63,11 +63,17 @@ class PromotionPolicy:
     @classmethod
     def from_policy(cls, **overrides: float | None) -> PromotionPolicy:
         """The promotion section of the model policy, with explicit ``overrides``
-        (None: the policy's value)."""
+        (None: the policy's value); judged on inspector-adjusted outcomes when the policy
+        adjusts for inspectors."""
         from warehouse.contracts.model_policy import load_model_policy
 
-        p = load_model_policy().promotion
-        values = {"margin": p.margin, "fairness_bound": p.fairness_bound, "tolerance": p.tolerance}
+        policy = load_model_policy()
+        p = policy.promotion
+        metric = f"{HEADLINE}.model.precision_at_k" + (
+            "_adjusted" if policy.inspectors.adjust else ""
+        )
+        values = {"margin": p.margin, "fairness_bound": p.fairness_bound, "tolerance": p.tolerance,
+                  "metric": metric}  # fmt: skip
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -130,7 +136,7 @@ Inputs (Delta versions):
 {", ".join(f for f, d in model.spec()["monotone"].items() if d > 0)}. Platt calibration on a
 later as-of date. Final model: train {sched.get("final", {}).get("train", ["?"])[0]} …
 {sched.get("final", {}).get("train", ["?"])[-1]}, calibration
-{sched.get("final", {}).get("calibration", "?")}.
+{sched.get("final", {}).get("calibration", "?")}. {_inspectors_note(model, s)}
 
 **Backtests** (random-draw inspections, precision at k = 20 % of the population they stand
 for; each draw weighted by 1 / its stratum's inclusion probability, recorded in
@@ -156,6 +162,26 @@ tier-stratified plan draws (weights 2 to 50) they are under-weighted relative to
 population they stand for. Inspections reported as unreachable (无法联系) or not inspected
 (未检查) are no observation and are left out of labels and judging.
 """
+
+
+def _inspectors_note(model: Model, summary: dict[str, Any]) -> str:
+    """What the card says about inspector effects (models/inspectors.py)."""
+    prior = model.params.get("inspector_prior")
+    if prior is None:
+        return "Labels are used as the inspectors recorded them (no inspector adjustment)."
+    eff = model.inspector_effects
+    spread = (
+        f"; their effects (log scale) range {min(eff.values()):+.2f} … {max(eff.values()):+.2f}"
+        if eff
+        else ""
+    )
+    adjusted = summary.get(f"{HEADLINE}.model.precision_at_k_adjusted", float("nan"))
+    return (
+        f"Inspector effects (执法尺度) are learnt out of the labels by backfitting, shrunk by "
+        f"{prior:g} expected findings, for {len(eff)} inspectors{spread}; scoring uses the risk "
+        f"as an average inspector would find it, and inspectors are never a feature. Precision "
+        f"at the budget on inspector-adjusted outcomes (what the gate judges): {adjusted:.3f}."
+    )
 
 
 def _weights_note(metrics: dict[str, Any]) -> str:
@@ -229,9 +255,8 @@ def gate(
     more than ``tolerance``; otherwise it must beat the champion's recipe by ``margin``."""
     p = policy or PromotionPolicy()
     if champion_metrics is None:
-        pop = p.metric.split(".")[0]
         model = challenger[p.metric]
-        rules = challenger[f"{pop}.rules.precision_at_k"]
+        rules = challenger[p.metric.replace(".model.", ".rules.")]
         ok = bool(challenger.get("beats_random_every_fold")) and model > rules
         return ok, [
             f"no champion yet; challenger {'beats' if ok else 'does not beat'} the baselines "

@@ -28,7 +28,7 @@ from models.train import (
     schedule_for_span,
 )
 from pipelines.features.build import build_features, read_features
-from warehouse.contracts.model_policy import HORIZON_DAYS
+from warehouse.contracts.model_policy import HORIZON_DAYS, load_model_policy
 from warehouse.settings import Settings, get_settings
 
 
@@ -80,9 +80,11 @@ def train_and_register(
     ensure_features(spark, schedule.all_dates(), s)
     frames = frame_source(spark, s, horizon_days)
     say("backtesting the challenger")
+    prior = load_model_policy().inspector_prior
     metrics = backtest(
-        frames, schedule, params, features, num_rounds, seed, truth_dir, say, only_inspected
-    )
+        frames, schedule, params, features, num_rounds, seed, truth_dir, say, only_inspected,
+        prior,
+    )  # fmt: skip
     train_dates, calib_date = schedule.final
     say(f"final model: train on {len(train_dates)} as-of dates, calibrate {calib_date}")
     model = fit(
@@ -92,6 +94,7 @@ def train_and_register(
         features,
         num_rounds,
         seed,
+        prior,
     )
     model.params["train_only_inspected"] = only_inspected
     metrics["schedule"] = {
@@ -120,6 +123,7 @@ def train_and_register(
             truth_dir,
             say,
             bool(p.get("train_only_inspected", TRAIN_ON_INSPECTED_ONLY)),
+            p.get("inspector_prior"),
         )
 
     return registry.promote(
@@ -129,18 +133,25 @@ def train_and_register(
         metrics,
         champion_backtest,
         policy or registry.PromotionPolicy.from_policy(),
-        deployed_evaluator(s, frames, truth_dir),
+        deployed_evaluator(s, frames, truth_dir, fold_effects(metrics)),
     )
+
+
+def fold_effects(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The inspector effects each fold of a backtest was judged with (test as-of → θ per
+    inspector): a deployed champion is judged on the same adjusted outcomes."""
+    return {t: f.get("inspector_effects") or {} for t, f in metrics["folds"].items()}
 
 
 def deployed_evaluator(
     settings: Settings,
     frames: Callable[[list[date], bool], pd.DataFrame],
     truth_dir: str | None = None,
+    effects: dict[str, dict[str, float]] | None = None,
 ) -> Callable[[str, list[str]], dict[str, Any]]:
     """``evaluate(version, fold_dates)``: a registered model *as deployed* (its frozen booster
     and calibration from its artifacts) judged on the test frames of those folds, with the
-    same metrics as a backtest fold."""
+    same metrics as a backtest fold (outcomes adjusted by ``effects[fold]`` when given)."""
 
     def evaluate(version: str, fold_dates: list[str]) -> dict[str, Any]:
         deployed = registry.load(settings, version)
@@ -148,7 +159,7 @@ def deployed_evaluator(
         for t in fold_dates:
             test = frames([date.fromisoformat(t)], False)
             oracle = oracle_probabilities(truth_dir, test) if truth_dir else None
-            folds[t] = evaluate_fold(test, deployed.predict(test), oracle)
+            folds[t] = evaluate_fold(test, deployed.predict(test), oracle, (effects or {}).get(t))
         return {"folds": folds, "summary": summarise(folds)}
 
     return evaluate

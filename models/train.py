@@ -26,6 +26,7 @@ from sklearn.linear_model import LogisticRegression
 
 from models.dataset import encode, oracle_probabilities, vocabulary
 from models.evaluate import evaluate_fold, summarise
+from models.inspectors import inspector_effects, row_effects
 from pipelines.features.build import month_starts
 from warehouse import tables
 from warehouse.contracts.features import BY_NAME, FEATURE_NAMES
@@ -33,6 +34,7 @@ from warehouse.contracts.model_policy import HORIZON_DAYS, ModelPolicy, load_mod
 from warehouse.settings import Settings
 
 SEED = 42
+INSPECTOR_PASSES = 2  # backfitting rounds of inspector effects (models/inspectors.py)
 NUM_ROUNDS = 300
 # Train on every active enterprise (uninspected and unpenalised = 0), not only the inspected:
 # on random-draw inspections it ranked better (5,000-enterprise world, 3 folds: precision at
@@ -151,6 +153,8 @@ class Model:
     vocab: dict[str, list[str]]
     calibration: tuple[float, float]  # p = sigmoid(a * raw_logit + b)
     params: dict[str, Any] = field(default_factory=dict)
+    # θ per inspector id taken out of the labels (models/inspectors.py); {} when not adjusted
+    inspector_effects: dict[str, float] = field(default_factory=dict)
 
     def raw(self, df: pd.DataFrame) -> np.ndarray:
         return self.booster.predict(encode(df, self.vocab, self.features), raw_score=True)
@@ -167,6 +171,8 @@ class Model:
             "vocab": self.vocab,
             "monotone": {f: BY_NAME[f].direction for f in self.features if f in BY_NAME},
             "calibration": list(self.calibration),
+            # who inspected, taken out of the labels (never used in scoring)
+            "inspector_effects": self.inspector_effects,
         }
 
 
@@ -182,22 +188,44 @@ def fit(
     features: list[str] | None = None,
     num_rounds: int = NUM_ROUNDS,
     seed: int = SEED,
+    inspector_prior: float | None = None,
 ) -> Model:
     """Fit LightGBM on ``train`` with monotone constraints, then Platt-calibrate on ``calib``.
 
+    With ``inspector_prior`` (k of :mod:`models.inspectors`) and rows that name their
+    inspectors, the inspectors' effects are estimated by backfitting (fit, effects of the
+    residual, refit from them as offsets; ``INSPECTOR_PASSES`` times) and the booster learns
+    the risk net of who inspected (``Model.inspector_effects``; scoring ignores them).
     Same data, parameters and seed give the same booster (deterministic, fixed thread count).
     """
     feats = list(features or FEATURE_NAMES)
     vocab = {c: v for c, v in vocabulary(train).items() if c in feats}
     p = {**PARAMS, **(params or {}), "seed": seed}
+    # a registered recipe carries its prior among its params (the champion's re-backtest)
+    inspector_prior = p.pop("inspector_prior", inspector_prior)
     p["monotone_constraints"] = [BY_NAME[f].direction if f in BY_NAME else 0 for f in feats]
     x = encode(train, vocab, feats)
     cats = [f for f in feats if f in vocab]
-    ds = lgb.Dataset(
-        x, label=train["label"].to_numpy(), categorical_feature=cats, free_raw_data=False
-    )
-    booster = lgb.train(p, ds, num_boost_round=num_rounds)
-    model = Model(booster, feats, vocab, (1.0, 0.0), {**p, "num_rounds": num_rounds})
+    label = train["label"].to_numpy()
+
+    def boost(offset: np.ndarray | None) -> lgb.Booster:
+        ds = lgb.Dataset(x, label=label, init_score=offset, categorical_feature=cats,
+                         free_raw_data=False)  # fmt: skip
+        return lgb.train(p, ds, num_boost_round=num_rounds)
+
+    booster, effects = boost(None), {}
+    for _ in range(INSPECTOR_PASSES if inspector_prior is not None else 0):
+        offset = row_effects(train, effects)
+        expected = 1.0 / (1.0 + np.exp(-(booster.predict(x, raw_score=True) + offset)))
+        step = inspector_effects(train, expected, inspector_prior)
+        if not step:
+            break
+        effects = {w: effects.get(w, 0.0) + step.get(w, 0.0) for w in {*effects, *step}}
+        booster = boost(row_effects(train, effects))
+    recipe = {**p, "num_rounds": num_rounds}
+    if inspector_prior is not None:
+        recipe["inspector_prior"] = inspector_prior
+    model = Model(booster, feats, vocab, (1.0, 0.0), recipe, dict(sorted(effects.items())))
     raw = model.raw(calib).reshape(-1, 1)
     y = calib["label"].to_numpy()
     if 0 < y.sum() < len(y):
@@ -216,8 +244,11 @@ def backtest(
     truth_dir: str | None = None,
     say: Callable[[str], None] = lambda _m: None,
     only_inspected: bool = TRAIN_ON_INSPECTED_ONLY,
+    inspector_prior: float | None = None,
 ) -> dict[str, Any]:
-    """Train and judge one model per fold; ``frames(dates, only_inspected)`` gives the data."""
+    """Train and judge one model per fold; ``frames(dates, only_inspected)`` gives the data.
+    With ``inspector_prior`` each fold's model learns net of its inspectors' effects, and the
+    fold is judged on outcomes adjusted by them (kept as the fold's ``inspector_effects``)."""
     folds = {}
     for test_date, (train_dates, calib_date) in schedule.folds.items():
         say(f"fold {test_date}: train on {len(train_dates)} as-of dates, calibrate {calib_date}")
@@ -228,10 +259,13 @@ def backtest(
             features,
             num_rounds,
             seed,
+            inspector_prior,
         )
         test = frames([test_date], False)
         oracle = oracle_probabilities(truth_dir, test) if truth_dir else None
-        folds[test_date.isoformat()] = evaluate_fold(test, model.predict(test), oracle)
+        effects = model.inspector_effects
+        fold = evaluate_fold(test, model.predict(test), oracle, effects)
+        folds[test_date.isoformat()] = {**fold, "inspector_effects": effects}
     return {"folds": folds, "summary": summarise(folds)}
 
 

@@ -289,3 +289,22 @@ def test_drift_changes_the_risk_process_over_time_and_zero_drift_changes_nothing
         return float(by["H"] - by["M"])
 
     assert gap(drifted) < gap(base)
+
+
+def test_inspector_spread_makes_inspectors_differ_and_zero_spread_changes_nothing() -> None:
+    from pipelines.simulator.dynamics import simulate_events
+    from pipelines.simulator.world import build_world
+
+    world = build_world(5, 10_000, date(2026, 10, 31))
+    base = simulate_events(world, 5, 5, date(2026, 10, 31))
+    zero = simulate_events(world, 5, 5, date(2026, 10, 31), inspector_spread=0.0)
+    pd.testing.assert_frame_equal(base.inspections, zero.inspections)
+    spread = simulate_events(world, 5, 5, date(2026, 10, 31), inspector_spread=1.0)
+    rate = {
+        name: ev.inspections.groupby("inspector")["found"].agg(["mean", "size"])
+        for name, ev in (("alike", base), ("spread", spread))
+    }
+    busy = rate["alike"]["size"] >= 25
+    alike, differ = rate["alike"]["mean"][busy], rate["spread"]["mean"][busy]
+    assert differ.std() > 1.2 * alike.std(), (alike.std(), differ.std())
+    assert differ.max() / max(differ.min(), 1e-3) > 4

@@ -31,6 +31,10 @@ enterprise stands for ``1 / inclusion probability`` enterprises of its stratum
 probability is the stratum's drawn / eligible). Random draws without a recorded plan row
 (historical draws, other systems' plans) get weight 1. An enterprise drawn more than once in
 the window takes the weight of its first draw.
+
+Inspectors. ``inspectors`` lists who inspected the enterprise in the window (a team recorded as
+'A;B' counts both), so the model can learn and be judged net of how strict they were
+(:mod:`models.inspectors`); an inspector is never a feature.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from datetime import date
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipelines.inspection_results import FOUND, took_place
+from pipelines.inspection_results import FOUND, inspector_ids, took_place
 from warehouse import tables
 from warehouse.contracts.model_policy import HORIZON_DAYS
 from warehouse.settings import Settings, get_settings
@@ -53,9 +57,11 @@ def build_labels(
     settings: Settings | None = None,
     horizon_days: int = HORIZON_DAYS,
 ) -> DataFrame:
-    """(as_of, uscc, inspected, drawn, found, penalised, label, draw_weight) for every
-    enterprise with an inspection that took place or a penalty in (T, T+H]; enterprises absent
-    have neither (label 0, unlabelled). ``draw_weight`` is NULL unless ``drawn``."""
+    """(as_of, uscc, inspected, drawn, found, penalised, label, draw_weight, inspectors) for
+    every enterprise with an inspection that took place or a penalty in (T, T+H]; enterprises
+    absent have neither (label 0, unlabelled). ``draw_weight`` is NULL unless ``drawn``;
+    ``inspectors`` lists the ids of everyone who inspected it in the window (sorted; NULL when
+    only a penalty labels it)."""
     s = settings or get_settings()
     dates = sorted(set(as_of))
     asof = F.broadcast(spark.createDataFrame([(d,) for d in dates], "as_of date"))
@@ -74,6 +80,7 @@ def build_labels(
         .where(took_place(F.col("outcome")))
         .join(plan, ["plan_id", "uscc"], "left")
         .withColumn("_random", (F.col("mode_code") == "random_draw") | F.col("plan_id").isNotNull())
+        .withColumn("_team", F.coalesce(inspector_ids(F.col("inspector_id")), F.array()))
         .withColumn(
             "_w",
             F.when(
@@ -95,6 +102,8 @@ def build_labels(
                 F.col("_w"),
                 F.when(F.col("_w").isNotNull(), F.col("inspected_on")),
             ).alias("draw_weight"),
+            # who observed it: the inspector effect is taken out of learning and judging
+            F.array_sort(F.array_distinct(F.flatten(F.collect_list("_team")))).alias("inspectors"),
         )
     )
     pen = (

@@ -75,6 +75,7 @@ class SimulationConfig:
     increment_days: int = 3  # daily increment folders after the history cut
     defects: DefectRates = field(default_factory=DefectRates)
     drift: float = 0.0  # the risk process changes over the span (dynamics.py); 0 = stationary
+    inspector_spread: float = 0.0  # inspectors differ in strictness (dynamics.py); 0 = alike
 
     @property
     def history_date(self) -> date:

@@ -122,7 +122,9 @@ def simulate(
 
     world = build_world(config.seed, config.enterprises, config.end_date)
     say(f"world: {len(world.ent)} enterprises, {len(world.versions)} registry versions")
-    ev = simulate_events(world, config.seed, config.years, config.end_date, config.drift)
+    ev = simulate_events(
+        world, config.seed, config.years, config.end_date, config.drift, config.inspector_spread
+    )
     say(f"events: {config.years * 12} months simulated")
 
     rows = all_rows(world, ev, config.seed, config.defects.late_arrival)

@@ -39,14 +39,27 @@ class Promotion(BaseModel):
     fairness_bound: float = Field(0.05, ge=0)
 
 
+class Inspectors(BaseModel):
+    """Inspector effects taken out of learning and judging (``models/inspectors.py``)."""
+
+    adjust: bool = True  # learn the risk net of who inspected; judge on adjusted outcomes
+    prior_findings: float = Field(10.0, gt=0)  # shrinks a thinly seen inspector towards 0
+
+
 class ModelPolicy(BaseModel):
-    """Horizon, schedules and gate parameters under one version."""
+    """Horizon, schedules, inspector adjustment and gate parameters under one version."""
 
     version: str
     horizon_days: int = Field(365, ge=30)
     schedule: ScheduleParams = Field(default_factory=ScheduleParams)
     short_history: ShortHistory = Field(default_factory=ShortHistory)
     promotion: Promotion = Field(default_factory=Promotion)
+    inspectors: Inspectors = Field(default_factory=Inspectors)
+
+    @property
+    def inspector_prior(self) -> float | None:
+        """k for :func:`models.train.fit` (None: no adjustment)."""
+        return self.inspectors.prior_findings if self.inspectors.adjust else None
 
 
 def load_model_policy(path: str | Path | None = None) -> ModelPolicy:
