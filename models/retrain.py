@@ -28,6 +28,7 @@ from models.train import (
     schedule_for_span,
 )
 from pipelines.features.build import build_features, read_features
+from warehouse import contracts
 from warehouse.contracts.model_policy import HORIZON_DAYS
 from warehouse.settings import Settings, get_settings
 
@@ -80,9 +81,11 @@ def train_and_register(
     ensure_features(spark, schedule.all_dates(), s)
     frames = frame_source(spark, s, horizon_days)
     say("backtesting the challenger")
+    catalogue = contracts.catalogue(s)  # built-in features and the declared attributes'
     metrics = backtest(
-        frames, schedule, params, features, num_rounds, seed, truth_dir, say, only_inspected
-    )
+        frames, schedule, params, features, num_rounds, seed, truth_dir, say, only_inspected,
+        catalogue,
+    )  # fmt: skip
     train_dates, calib_date = schedule.final
     say(f"final model: train on {len(train_dates)} as-of dates, calibrate {calib_date}")
     model = fit(
@@ -92,6 +95,7 @@ def train_and_register(
         features,
         num_rounds,
         seed,
+        catalogue,
     )
     model.params["train_only_inspected"] = only_inspected
     metrics["schedule"] = {
@@ -120,6 +124,7 @@ def train_and_register(
             truth_dir,
             say,
             bool(p.get("train_only_inspected", TRAIN_ON_INSPECTED_ONLY)),
+            catalogue,
         )
 
     return registry.promote(
