@@ -47,9 +47,12 @@ def load_frame(
     return pdf.sort_values(["as_of", "uscc"], kind="stable").reset_index(drop=True)
 
 
-def vocabulary(train: pd.DataFrame) -> dict[str, list[str]]:
-    """Sorted category values of each categorical feature seen in training."""
-    return {c: sorted(train[c].dropna().astype(str).unique().tolist()) for c in CATEGORICAL}
+def vocabulary(
+    train: pd.DataFrame, categorical: Iterable[str] = CATEGORICAL
+) -> dict[str, list[str]]:
+    """Sorted category values of each ``categorical`` feature (default: the built-in ones)
+    seen in training."""
+    return {c: sorted(train[c].dropna().astype(str).unique().tolist()) for c in categorical}
 
 
 def encode(df: pd.DataFrame, vocab: dict[str, list[str]], features: list[str]) -> pd.DataFrame:

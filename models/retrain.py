@@ -28,6 +28,7 @@ from models.train import (
     schedule_for_span,
 )
 from pipelines.features.build import build_features, read_features
+from warehouse import contracts
 from warehouse.contracts.model_policy import HORIZON_DAYS, load_model_policy
 from warehouse.settings import Settings, get_settings
 
@@ -81,9 +82,10 @@ def train_and_register(
     frames = frame_source(spark, s, horizon_days)
     say("backtesting the challenger")
     prior = load_model_policy().inspector_prior
+    catalogue = contracts.catalogue(s)  # built-in features and the declared attributes'
     metrics = backtest(
         frames, schedule, params, features, num_rounds, seed, truth_dir, say, only_inspected,
-        prior,
+        prior, catalogue,
     )  # fmt: skip
     train_dates, calib_date = schedule.final
     say(f"final model: train on {len(train_dates)} as-of dates, calibrate {calib_date}")
@@ -95,6 +97,7 @@ def train_and_register(
         num_rounds,
         seed,
         prior,
+        catalogue,
     )
     model.params["train_only_inspected"] = only_inspected
     metrics["schedule"] = {
@@ -124,6 +127,7 @@ def train_and_register(
             say,
             bool(p.get("train_only_inspected", TRAIN_ON_INSPECTED_ONLY)),
             p.get("inspector_prior"),
+            catalogue,
         )
 
     return registry.promote(

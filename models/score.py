@@ -27,8 +27,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from models import registry
-from warehouse import tables
-from warehouse.contracts.features import BY_NAME, render
+from warehouse import contracts, tables
+from warehouse.contracts.features import BY_NAME, Feature, render
 from warehouse.settings import Settings, get_settings
 
 N_REASONS = 5
@@ -43,11 +43,11 @@ def credit_score(p: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(s), 0, 1000).astype("int32")
 
 
-def raising(feature: str, values: pd.Series) -> np.ndarray:
+def raising(feature: Feature, values: pd.Series) -> np.ndarray:
     """Per row, whether ``values`` of ``feature`` read as raising the risk
     (:meth:`Feature.can_raise`, decided once per distinct value)."""
     codes, uniques = pd.factorize(values)  # NaN / None → -1, the last flag below
-    spec = BY_NAME[feature]
+    spec = feature
     flags = np.array([spec.can_raise(u) for u in uniques] + [spec.can_raise(None)], dtype=bool)
     return flags[codes]
 
@@ -70,17 +70,19 @@ def reasons_array(
     features: list[str],
     n: int,
     names: dict[str, dict[str, tuple[str, str]]] | None = None,
+    catalogue: dict[str, Feature] | None = None,
 ) -> pa.ListArray:
     """Each row's reasons (``gold.risk_scores.reasons``) as one Arrow list column, built with
     array operations: which contributions are reasons (:func:`pick_reasons`), rendered once
     per feature and distinct value (:func:`render`) with the raw value and ``names`` (per
-    feature, code → (Chinese, English) name)."""
+    feature, code → (Chinese, English) name). ``catalogue`` describes the features (default
+    the built-in one; pass :func:`warehouse.contracts.catalogue` for declared attributes)."""
     names = names or {}
+    cat = catalogue if catalogue is not None else BY_NAME
     contrib = np.asarray(contrib, dtype="float64")[:, : len(features)]
     rows = len(raw)
-    raises = np.column_stack([raising(f, raw[f]) for f in features] or [np.zeros(rows, bool)]) & (
-        contrib > 0
-    )
+    flags = [raising(cat[f], raw[f]) for f in features] or [np.zeros(rows, bool)]
+    raises = np.column_stack(flags) & (contrib > 0)
     chosen = pick_reasons(contrib, raises, n)
     k = chosen.shape[1]
     value = np.full((rows, k), np.nan)
@@ -92,11 +94,11 @@ def reasons_array(
             continue
         values = raw[f].iloc[r]
         codes, uniques = pd.factorize(values)
-        texts = [render(BY_NAME[f], u, names.get(f)) for u in uniques]
-        texts.append(render(BY_NAME[f], None, names.get(f)))
+        texts = [render(cat[f], u, names.get(f)) for u in uniques]
+        texts.append(render(cat[f], None, names.get(f)))
         zh[r, c] = np.array([t[0] for t in texts], dtype=object)[codes]
         en[r, c] = np.array([t[1] for t in texts], dtype=object)[codes]
-        if not BY_NAME[f].categorical:
+        if not cat[f].categorical:
             value[r, c] = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
     struct = pa.StructArray.from_arrays(
         [
@@ -119,9 +121,10 @@ def reasons_for(
     features: list[str],
     n: int,
     names: dict[str, dict[str, tuple[str, str]]] | None = None,
+    catalogue: dict[str, Feature] | None = None,
 ) -> list[list[dict[str, Any]]]:
     """:func:`reasons_array` as Python lists of dicts (for callers outside Spark)."""
-    return reasons_array(raw, contrib, features, n, names).to_pylist()
+    return reasons_array(raw, contrib, features, n, names, catalogue).to_pylist()
 
 
 def code_names(spark: SparkSession, settings: Settings) -> dict[str, dict[str, tuple[str, str]]]:
@@ -153,6 +156,7 @@ def _scorer(
     with_reasons: bool,
     schema: pa.Schema,
     names: dict[str, dict[str, tuple[str, str]]] | None = None,
+    catalogue: dict[str, Feature] | None = None,
 ):
     """The mapInArrow function: Arrow batches of feature rows → Arrow batches of scores."""
 
@@ -178,6 +182,7 @@ def _scorer(
                     feats,
                     N_REASONS,
                     names,
+                    catalogue,
                 )  # fmt: skip
                 if with_reasons
                 else pa.nulls(len(pdf), schema.field("reasons").type)
@@ -220,13 +225,15 @@ def score_frame(
     _local_python(spark)
     bc = spark.sparkContext.broadcast(model_string)
     names = code_names(spark, settings) if with_reasons else None
+    catalogue = contracts.catalogue(settings)  # the declared attributes' templates too
     cols = ["as_of", "uscc", "region_code", "size_band", *spec["features"]]
     cols = list(dict.fromkeys(cols))
 
     arrow_schema = _arrow_schema(out_schema)
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        yield from _scorer(bc.value, spec, version, with_reasons, arrow_schema, names)(batches)
+        yield from _scorer(bc.value, spec, version, with_reasons, arrow_schema, names,
+                           catalogue)(batches)  # fmt: skip
 
     return features.select(*cols).mapInArrow(run, out_schema)
 

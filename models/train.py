@@ -28,8 +28,8 @@ from models.dataset import encode, oracle_probabilities, vocabulary
 from models.evaluate import evaluate_fold, summarise
 from models.inspectors import inspector_effects, row_effects
 from pipelines.features.build import month_starts
-from warehouse import tables
-from warehouse.contracts.features import BY_NAME, FEATURE_NAMES
+from warehouse import contracts, tables
+from warehouse.contracts.features import FEATURE_NAMES, Feature
 from warehouse.contracts.model_policy import HORIZON_DAYS, ModelPolicy, load_model_policy
 from warehouse.settings import Settings
 
@@ -169,7 +169,9 @@ class Model:
             "features": self.features,
             "categorical": [f for f in self.features if f in self.vocab],
             "vocab": self.vocab,
-            "monotone": {f: BY_NAME[f].direction for f in self.features if f in BY_NAME},
+            "monotone": dict(
+                zip(self.features, self.params.get("monotone_constraints", []), strict=False)
+            ),
             "calibration": list(self.calibration),
             # who inspected, taken out of the labels (never used in scoring)
             "inspector_effects": self.inspector_effects,
@@ -189,21 +191,26 @@ def fit(
     num_rounds: int = NUM_ROUNDS,
     seed: int = SEED,
     inspector_prior: float | None = None,
+    catalogue: dict[str, Feature] | None = None,
 ) -> Model:
     """Fit LightGBM on ``train`` with monotone constraints, then Platt-calibrate on ``calib``.
 
-    With ``inspector_prior`` (k of :mod:`models.inspectors`) and rows that name their
-    inspectors, the inspectors' effects are estimated by backfitting (fit, effects of the
-    residual, refit from them as offsets; ``INSPECTOR_PASSES`` times) and the booster learns
-    the risk net of who inspected (``Model.inspector_effects``; scoring ignores them).
-    Same data, parameters and seed give the same booster (deterministic, fixed thread count).
+    ``catalogue`` (default: the one in force, :func:`warehouse.contracts.catalogue`) gives
+    each feature's direction and kind; ``features`` default to all of it, the built-in ones
+    and the declared attributes'. With ``inspector_prior`` (k of :mod:`models.inspectors`)
+    and rows that name their inspectors, the inspectors' effects are estimated by backfitting
+    (fit, effects of the residual, refit from them as offsets; ``INSPECTOR_PASSES`` times)
+    and the booster learns the risk net of who inspected (``Model.inspector_effects``;
+    scoring ignores them). Same data, parameters and seed give the same booster
+    (deterministic, fixed thread count).
     """
-    feats = list(features or FEATURE_NAMES)
-    vocab = {c: v for c, v in vocabulary(train).items() if c in feats}
+    cat = catalogue if catalogue is not None else contracts.catalogue()
+    feats = list(features or [*FEATURE_NAMES, *(f for f in cat if f not in FEATURE_NAMES)])
+    vocab = vocabulary(train, [f for f in feats if f in cat and cat[f].categorical])
     p = {**PARAMS, **(params or {}), "seed": seed}
     # a registered recipe carries its prior among its params (the champion's re-backtest)
     inspector_prior = p.pop("inspector_prior", inspector_prior)
-    p["monotone_constraints"] = [BY_NAME[f].direction if f in BY_NAME else 0 for f in feats]
+    p["monotone_constraints"] = [cat[f].direction if f in cat else 0 for f in feats]
     x = encode(train, vocab, feats)
     cats = [f for f in feats if f in vocab]
     label = train["label"].to_numpy()
@@ -245,10 +252,12 @@ def backtest(
     say: Callable[[str], None] = lambda _m: None,
     only_inspected: bool = TRAIN_ON_INSPECTED_ONLY,
     inspector_prior: float | None = None,
+    catalogue: dict[str, Feature] | None = None,
 ) -> dict[str, Any]:
-    """Train and judge one model per fold; ``frames(dates, only_inspected)`` gives the data.
-    With ``inspector_prior`` each fold's model learns net of its inspectors' effects, and the
-    fold is judged on outcomes adjusted by them (kept as the fold's ``inspector_effects``)."""
+    """Train and judge one model per fold; ``frames(dates, only_inspected)`` gives the data
+    (``catalogue``: see :func:`fit`). With ``inspector_prior`` each fold's model learns net
+    of its inspectors' effects, and the fold is judged on outcomes adjusted by them (kept as
+    the fold's ``inspector_effects``)."""
     folds = {}
     for test_date, (train_dates, calib_date) in schedule.folds.items():
         say(f"fold {test_date}: train on {len(train_dates)} as-of dates, calibrate {calib_date}")
@@ -260,6 +269,7 @@ def backtest(
             num_rounds,
             seed,
             inspector_prior,
+            catalogue,
         )
         test = frames([test_date], False)
         oracle = oracle_probabilities(truth_dir, test) if truth_dir else None

@@ -109,8 +109,9 @@ def policy_for(settings: Settings) -> RetentionPolicy:
 
 def business_fields(table: tables.Table) -> list[str]:
     """A bronze table's canonical source fields, in the order the landed-content hash
-    covers them (lineage and the unmapped columns' ``_extra`` map are not hashed)."""
-    return [c for c in table.columns if c not in LINEAGE_NAMES and c != "_extra"]
+    covers them (lineage, the unmapped columns' ``_extra`` map and the declared attributes'
+    ``_attributes`` map are not hashed)."""
+    return [c for c in table.columns if c not in (*LINEAGE_NAMES, "_extra", "_attributes")]
 
 
 def hash_after_nulling(fields: list[str], nulled: set[str]) -> Column:
@@ -132,8 +133,9 @@ def _null_fields(
     fields = business_fields(table)
     dt = DeltaTable.forPath(spark, table.path(s))
     assignments = {f: F.lit(None).cast("string") for f in nulled}
-    if erase_extra:  # unmapped columns may hold personal data of the person erased
+    if erase_extra:  # unmapped columns (and attributes) may hold the erased person's data
         assignments["_extra"] = F.lit(None).cast("map<string,string>")
+        assignments["_attributes"] = F.lit(None).cast("map<string,string>")
     assignments["_record_hash"] = hash_after_nulling(fields, nulled)
     before = dt.history(1).select("version").first()[0]
     dt.update(condition, assignments)

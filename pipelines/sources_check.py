@@ -152,6 +152,7 @@ def check_file(
     except IngestError as exc:
         return FileCheck(path, mapping.source, "rejected", str(exc)), None
     columns = {i: (str(lay.headers[i]), f) for f, i in lay.fields.items()}
+    columns.update({i: (str(lay.headers[i]), f"attributes.{a}") for a, i in lay.attributes.items()})
     columns.update({i: (h, None) for h, i in lay.extra.items()})
     check = FileCheck(
         path,

@@ -7,6 +7,7 @@ Tables live at ``<lake root>/<layer>/<name>``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,7 +18,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from warehouse import conflicts
+from warehouse import conflicts, contracts
 from warehouse.contracts import CANONICAL, CanonicalSource
 from warehouse.contracts.features import FEATURES
 from warehouse.settings import Settings, get_settings
@@ -87,12 +88,20 @@ MONEY = T.DecimalType(18, 2)
 
 # ---- bronze: one table per source, every field as the raw string that arrived ---------------
 def _bronze(spec: CanonicalSource) -> Table:
-    # columns of the file that the source mapping does not name: header -> raw text
-    schema = _schema([_col(f, S) for f in spec.fields], _col("_extra", T.MapType(S, S)), LINEAGE)
+    # _extra: columns of the file that the source mapping does not name: header -> raw text;
+    # _attributes: the enterprise attributes the mapping declares: attribute name -> raw text
+    schema = _schema(
+        [_col(f, S) for f in spec.fields],
+        _col("_extra", T.MapType(S, S)),
+        _col("_attributes", T.MapType(S, S)),
+        LINEAGE,
+    )
     # Delta keeps min/max statistics of data columns in its log (and .crc files), where an
     # UPDATE or VACUUM never reaches: personal-data columns (and the unmapped columns, which
     # may hold some) get none, so erasure and retention leave no raw value behind in the log.
-    stats = [c for c in schema.fieldNames() if c not in (*spec.pii, "_extra", "_run_date")]
+    stats = [
+        c for c in schema.fieldNames() if c not in (*spec.pii, "_extra", "_attributes", "_run_date")
+    ]
     return Table(
         layer="bronze",
         name=spec.name,
@@ -125,6 +134,8 @@ DIM_ENTERPRISE = Table(
         _col("legal_rep_token", S),
         _col("address", S),
         _col("address_token", S),
+        # the attributes the registry mapping declares: attribute name -> cleaned text
+        _col("attributes", T.MapType(S, S)),
         _col("valid_from", D, False),
         _col("valid_to", D),
         _col("is_current", B, False),
@@ -372,6 +383,21 @@ ENTERPRISE_FEATURES = Table(
     description="企业风险特征 / point-in-time features per enterprise active at as_of; "
     "_input_versions holds the silver Delta versions read",
 )
+
+
+def enterprise_features(settings: Settings | None = None) -> Table:
+    """gold.enterprise_features as the mappings in force declare it: the built-in features,
+    then one column per declared enterprise attribute (``attr_<name>``, text when
+    categorical, double when numeric). Columns of attributes declared since the table was
+    created are added by :func:`ensure`."""
+    extra = [_col(f.name, S if f.categorical else T.DoubleType())
+             for f in contracts.attribute_features(settings)]  # fmt: skip
+    if not extra:
+        return ENTERPRISE_FEATURES
+    fields = ENTERPRISE_FEATURES.schema.fields
+    at = ENTERPRISE_FEATURES.columns.index("size_band")
+    return dataclasses.replace(ENTERPRISE_FEATURES, schema=_schema(fields[:at], extra, fields[at:]))
+
 
 # Nested fields stay nullable: Delta does not enforce NOT NULL inside arrays.
 REASON = T.StructType(
@@ -780,14 +806,16 @@ def layer_tables(layer: str) -> tuple[Table, ...]:
     return tuple(t for t in ALL_TABLES if t.layer == layer)
 
 
-_ENSURED: set[str] = set()  # paths this process already created or checked
+_ENSURED: dict[str, frozenset[str]] = {}  # paths this process created or checked: columns
 
 
 def ensure(spark: SparkSession, table: Table, settings: Settings | None = None) -> DeltaTable:
     """Create ``table`` at its path if missing (schema, partitioning, properties, CHECK
-    constraints). Safe when another process creates the same table at the same moment."""
+    constraints); add the declared columns an existing table lacks (nullable, appended: a
+    column declared since it was created). Safe when another process creates the same table
+    at the same moment."""
     path = table.path(settings)
-    if path in _ENSURED:
+    if set(table.columns) <= _ENSURED.get(path, frozenset()):
         return DeltaTable.forPath(spark, path)
     existed = DeltaTable.isDeltaTable(spark, path)
     if existed:
@@ -810,7 +838,7 @@ def ensure(spark: SparkSession, table: Table, settings: Settings | None = None) 
     for name, predicate in table.checks.items():
         if _constraint_key(name) not in present:
             add_constraint(spark, path, name, predicate)
-    _ENSURED.add(path)
+    _ENSURED[path] = _ENSURED.get(path, frozenset()) | set(table.columns)
     return delta_table
 
 
@@ -830,7 +858,8 @@ def _add_declared_columns(
             "migrate it (rebuild the table from the layer below, or add them with a value)"
         )
     cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in new)
-    spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})")
+    sql = f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})"
+    conflicts.retrying(lambda: spark.sql(sql), f"add columns to {path}")
 
 
 def _create(spark: SparkSession, table: Table, path: str) -> DeltaTable:

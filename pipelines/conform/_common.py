@@ -94,10 +94,12 @@ def raw(field: str) -> Column:
 
 
 def with_raw(bronze: DataFrame, source: str) -> DataFrame:
-    """Bronze rows with each source field renamed ``<field>__raw``, lineage kept."""
+    """Bronze rows with each source field renamed ``<field>__raw``, the declared attributes
+    (``_attributes``) and lineage kept."""
     spec = contracts.canonical(source)
     return bronze.select(
         *(F.col(f).alias(f"{f}__raw") for f in spec.fields),
+        "_attributes",
         *(c for c in LINEAGE_COLUMNS if c != "_record_hash"),
     )
 

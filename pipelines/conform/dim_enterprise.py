@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from pipelines.conform._common import (
@@ -55,14 +55,29 @@ VERSION_COLUMNS = [
     "legal_rep_token",
     "address",
     "address_token",
+    "attributes",
     "valid_from",
 ]
 
 
+def attributes(landed: Column, names: list[str]) -> Column:
+    """The declared attributes of a version as a map name → cleaned text, sorted by name so
+    that equal content hashes equal whatever the file's column order; NULL without any."""
+    if not names:
+        return F.lit(None).cast("map<string,string>")
+    cleaned = F.map_filter(
+        F.transform_values(landed, lambda _k, v: clean_text(v)),
+        lambda k, v: v.isNotNull() & k.isin(*names),
+    )
+    entries = F.array_sort(F.map_entries(cleaned))
+    return F.when(F.size(entries) > 0, F.map_from_entries(entries))
+
+
 def stage(rows: DataFrame, st: Staging) -> DataFrame:
     """Typed registry versions; legal representative and phone reduced to tokens; the status
-    word translated to its canonical value (``status_code``); the GB/T 2260 validity of the
-    region codes joined in for the rules."""
+    word translated to its canonical value (``status_code``); the declared attributes
+    cleaned (``attributes``); the GB/T 2260 validity of the region codes joined in for the
+    rules."""
     uscc = clean_code(raw("uscc"))
     founded = st.date("founded_on")
     address = clean_text(raw("address"))
@@ -85,6 +100,7 @@ def stage(rows: DataFrame, st: Staging) -> DataFrame:
         token(person, st.key).alias("legal_rep_token"),
         address.alias("address"),
         token(F.regexp_replace(address, r"\s+", ""), st.key).alias("address_token"),
+        attributes(F.col("_attributes"), list(st.mapping.attributes)).alias("attributes"),
         st.date("changed_on").alias("changed_on"),
     ).withColumn("valid_from", F.col("changed_on"))
     spark = rows.sparkSession

@@ -11,8 +11,10 @@ the removal's report date in silver (the entry's own is overwritten), so the ent
 known from ``entered_on`` and the removal from ``reported_on``.
 
 Registry attributes at T come from the SCD2 version with ``valid_from < T`` that was still
-valid at T. Every as-of date is computed in one pass (records cross-joined with the dates) and
-written with ``replaceWhere`` on the ``as_of`` partitions, so a rebuild is idempotent.
+valid at T — the canonical ones and those the registry mapping declares (``attributes``), which
+become the features ``attr_<name>`` the mapping describes (:func:`attribute_features`).
+Every as-of date is computed in one pass (records cross-joined with the dates) and written
+with ``replaceWhere`` on the ``as_of`` partitions, so a rebuild is idempotent.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from warehouse import tables
-from warehouse.contracts import CLOSED_STATUSES, OBSERVED_RESULTS
+from pipelines.normalise import clean_word
+from warehouse import contracts, tables
+from warehouse.contracts import ATTRIBUTE_PREFIX, CLOSED_STATUSES, OBSERVED_RESULTS, Attribute
 from warehouse.contracts.features import FEATURE_NAMES, SEGMENTS
+from warehouse.contracts.mapping import ATTRIBUTE_SOURCES, KEYWORD_JOIN
 from warehouse.settings import Settings, get_settings
 
 HALF_LIFE_DAYS = 365.0  # recency weight of a penalty halves each year
@@ -66,6 +70,46 @@ def _known(df: DataFrame, asof: DataFrame, event: str, known: Column) -> DataFra
     )
 
 
+def attribute_value(attr: Attribute, text: Column) -> Column:
+    """The feature value of ``attr`` from its cleaned text in silver: categorical text as is,
+    or the keyword values it names (joined with 、, ``otherwise`` when none; NULL text stays
+    NULL); numeric the number in it (separators and a trailing unit word ignored) × scale."""
+    if attr.kind == "numeric":
+        number = F.regexp_extract(
+            F.regexp_replace(text, r"[,，\s]", ""), r"^(-?\d+(\.\d+)?)\D*$", 1
+        )
+        return F.when(number != "", number.cast("double") * F.lit(attr.scale))
+    if not attr.keywords:
+        return text
+    folded = F.lower(text)
+    found = [
+        F.when(_any_word(folded, words), F.lit(value)) for value, words in attr.keywords.items()
+    ]
+    joined = F.concat_ws(KEYWORD_JOIN, *found)  # NULLs (keywords not found) are skipped
+    return F.when(text.isNotNull(), F.when(joined != "", joined).otherwise(F.lit(attr.otherwise)))
+
+
+def _any_word(folded: Column, words: list[str]) -> Column:
+    cleaned = [w.casefold() for word in words if (w := clean_word(word))]
+    out = F.lit(False)
+    for w in cleaned:
+        out = out | folded.contains(w)
+    return out
+
+
+def attribute_features(s: Settings) -> list[Column]:
+    """One column ``attr_<name>`` per attribute the mappings in force declare, from the
+    ``attributes`` map of the registry version valid at T."""
+    out = []
+    for source, mapping in contracts.mappings(s).items():
+        if source not in ATTRIBUTE_SOURCES:
+            continue
+        for name, attr in mapping.attributes.items():
+            text = F.element_at(F.col("attributes"), F.lit(name))
+            out.append(attribute_value(attr, text).alias(ATTRIBUTE_PREFIX + name))
+    return out
+
+
 def _registry(spark: SparkSession, asof: DataFrame, s: Settings) -> tuple[DataFrame, DataFrame]:
     """(versions valid at each T for enterprises founded before T, change counts over 2 years)."""
     dim = tables.read(spark, tables.DIM_ENTERPRISE, s)
@@ -82,6 +126,7 @@ def _registry(spark: SparkSession, asof: DataFrame, s: Settings) -> tuple[DataFr
             "reg_capital_yuan",
             "legal_rep_token",
             "address_token",
+            "attributes",
             (
                 ~F.coalesce(F.col("status_code").isin(*CLOSED_STATUSES), F.lit(False))
                 & (F.col("closed_on").isNull() | (F.col("closed_on") >= F.col("as_of")))
@@ -304,6 +349,7 @@ def features_frame(
             for c in FEATURE_NAMES
             if c not in ("age_years", "reg_capital_10k", "ent_type", "industry", "region_code")
         ],
+        *attribute_features(s),
         F.when(capital < 1e6, "small <1M")
         .when(capital < 1e7, "medium 1M-10M")
         .when(capital.isNotNull(), "large >=10M")
@@ -338,7 +384,7 @@ def build_features(
     """
     s = settings or get_settings()
     dates = sorted({as_of} if isinstance(as_of, date) else set(as_of))
-    target = tables.ENTERPRISE_FEATURES
+    target = tables.enterprise_features(s)
     tables.ensure(spark, target, s)
     versions = json.dumps(input_versions(spark, s), sort_keys=True)
     df = features_frame(spark, dates, s).select(
@@ -360,4 +406,11 @@ def read_features(
     return df
 
 
-__all__ = ["SEGMENTS", "build_features", "features_frame", "month_starts", "read_features"]
+__all__ = [
+    "SEGMENTS",
+    "attribute_value",
+    "build_features",
+    "features_frame",
+    "month_starts",
+    "read_features",
+]

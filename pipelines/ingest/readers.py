@@ -45,7 +45,7 @@ _JAVA_CHARSET = {
     "utf8": "UTF-8",
     "utf-8-sig": "UTF-8",
 }
-RAW_COLUMNS = ("_source_row", "_problem", "_raw_line", "_extra")
+RAW_COLUMNS = ("_source_row", "_problem", "_raw_line", "_extra", "_attributes")
 
 
 def file_checksum(path: Path) -> str:
@@ -119,7 +119,8 @@ def _separators_outside_quotes(delimiter: str, quote: str) -> str:
 
 
 def _extra_map(extra: dict[str, int], value) -> Column:
-    """The unmapped columns as a map header → value (NULL when there are none)."""
+    """Columns as a map name → value (NULL when there are none): the unmapped ones by header,
+    the declared attributes by attribute name."""
     if not extra:
         return F.lit(None).cast(T.MapType(T.StringType(), T.StringType()))
     return F.create_map(*[x for h, i in extra.items() for x in (F.lit(h), value(i))])
@@ -322,8 +323,9 @@ def read_xlsx(spark: SparkSession, mapping: SourceMapping, path: Path) -> tuple[
 
 def _canonical(df: DataFrame, mapping: SourceMapping, lay: Layout, cell: str) -> DataFrame:
     """``df``'s cells (column ``cell.format(i)`` for the file's i-th column) as the source's
-    canonical fields, then the row's lineage, problem and raw line, and its unmapped columns
-    as the ``_extra`` map; shared by the CSV and the XLSX reader."""
+    canonical fields, then the row's lineage, problem and raw line, its unmapped columns as
+    the ``_extra`` map and its declared attributes as the ``_attributes`` map; shared by the
+    CSV and the XLSX reader."""
 
     def value(i: int) -> Column:
         return F.col(cell.format(i))
@@ -334,6 +336,7 @@ def _canonical(df: DataFrame, mapping: SourceMapping, lay: Layout, cell: str) ->
         "_problem",
         "_raw_line",
         _extra_map(lay.extra, value).alias("_extra"),
+        _extra_map(lay.attributes, value).alias("_attributes"),
     )
 
 

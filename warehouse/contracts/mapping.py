@@ -9,12 +9,19 @@ data engineer onboards a bureau's extracts by writing these files, not Python.
 Loading validates every file; an error names the file, the line and the key::
 
     penalty.yaml:14: fields.amount.unit: Input should be 'yuan' or '10k_yuan'
+
+The registry mapping may also declare ``attributes``: columns of the bureau's export beyond the
+canonical fields (licences held, business scope, premises type, floor area …). Each lands in
+silver with its enterprise's SCD2 version and becomes the point-in-time model feature
+``attr_<name>`` with the mapping's monotone direction and reason templates (see
+:class:`Attribute`), so a bureau adds a feature without writing Python.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date
 from fnmatch import fnmatch
 from pathlib import Path
@@ -24,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from warehouse.contracts.canonical import CANONICAL, CanonicalSource
+from warehouse.contracts.features import Feature
 
 # Date spellings read when a mapping names none (Spark datetime patterns; see DATE_TOKENS).
 DEFAULT_DATE_FORMATS = ("yyyy-M-d", "yyyy/M/d", "yyyyMMdd", "yyyy年M月d日", "yyyy.M.d")
@@ -66,6 +74,139 @@ class FieldMap(BaseModel):
     headers: list[str] = Field(min_length=1)
     unit: Literal["yuan", "10k_yuan"] | None = None  # amounts without a 元/万元 suffix
     date_formats: list[str] | None = None  # overrides the mapping's date_formats
+
+
+ATTRIBUTE_PREFIX = "attr_"  # gold feature column of attribute x: attr_x (never a built-in's)
+ATTRIBUTE_SOURCES = ("registry",)  # sources whose rows are versions of an enterprise
+KEYWORD_JOIN = "、"  # several keywords found in one text: their values joined in mapping order
+_SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class _Among:
+    """Risky when the value (or one of its joined keywords) is one of ``values``."""
+
+    values: frozenset[str]
+
+    def __call__(self, v: object) -> bool:
+        return bool(self.values & set(str(v).split(KEYWORD_JOIN)))
+
+
+@dataclass(frozen=True)
+class _Outside:
+    """Risky when the number is above ``above`` or below ``below`` (either may be unset)."""
+
+    above: float | None
+    below: float | None
+
+    def __call__(self, v: object) -> bool:
+        x = float(v)  # type: ignore[arg-type]
+        return (self.above is not None and x > self.above) or (
+            self.below is not None and x < self.below
+        )
+
+
+def _anything(_v: object) -> bool:
+    return True
+
+
+class Attribute(BaseModel):
+    """An enterprise attribute the canonical registry does not know, read from the bureau's
+    own column(s); gold feature ``attr_<name>`` at each as-of date is the value of the
+    enterprise's version valid then.
+
+    ``categorical``: the cleaned text, or with ``keywords`` the keyword values whose words
+    occur in the text (several joined with 、 in the mapping's order; a text naming none reads
+    ``otherwise``). ``numeric``: the number in the text (thousands separators and a trailing
+    unit word such as 平方米 ignored) times ``scale``. ``direction`` is the model's monotone
+    constraint (numeric only); ``zh`` / ``en`` the reason templates (``{v}`` the value).
+    A value can be a reason when it is in ``risky`` (categorical; default: any value), above
+    ``risky_above`` or below ``risky_below`` (numeric; default: above zero for direction +1,
+    else any value) — and its contribution to the score is positive."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    headers: list[str] = Field(min_length=1)
+    kind: Literal["categorical", "numeric"]
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+    direction: Literal[-1, 0, 1] = 0
+    keywords: dict[str, list[str]] | None = None
+    otherwise: str = "其他"
+    scale: float = Field(1.0, gt=0)
+    fmt: str | None = None  # how a value is written into a template; default by kind
+    risky: list[str] | None = None
+    risky_above: float | None = None
+    risky_below: float | None = None
+    none_zh: str = "无记录"
+    none_en: str = "no record"
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _one_header(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _by_kind(self) -> Attribute:
+        numeric_only = {"scale": self.scale != 1.0, "risky_above": self.risky_above is not None,
+                        "risky_below": self.risky_below is not None}  # fmt: skip
+        categorical_only = {"keywords": self.keywords is not None, "risky": self.risky is not None}
+        if self.kind == "categorical":
+            if self.direction != 0:
+                raise ValueError("a categorical attribute has no order: direction must be 0")
+            if wrong := [k for k, given in numeric_only.items() if given]:
+                raise ValueError(f"{wrong} apply to numeric attributes only")
+        elif wrong := [k for k, given in categorical_only.items() if given]:
+            raise ValueError(f"{wrong} apply to categorical attributes only")
+        for key in ("zh", "en", "none_zh", "none_en"):
+            try:
+                getattr(self, key).format(v="1", code="1")
+            except (KeyError, IndexError, ValueError) as exc:
+                msg = f"{key}: a template may only name {{v}} and {{code}} ({exc})"
+                raise ValueError(msg) from None
+        try:
+            self.value_format.format(1.5 if self.kind == "numeric" else "x")
+        except (KeyError, IndexError, ValueError) as exc:
+            msg = f"fmt: {self.fmt!r} cannot write a {self.kind} value ({exc})"
+            raise ValueError(msg) from None
+        words: dict[str, str] = {}
+        for value, spelled in (self.keywords or {}).items():
+            if not spelled:
+                raise ValueError(f"keywords.{value}: list at least one word")
+            for w in spelled:
+                other = words.setdefault(header_key(w), value)
+                if other != value:
+                    raise ValueError(f"keywords: {w!r} is a word of both {other} and {value}")
+        if self.keywords and self.risky:
+            known = {*self.keywords, self.otherwise}
+            if bad := sorted(set(self.risky) - known):
+                raise ValueError(f"risky: {bad} are not keyword values {sorted(known)}")
+        return self
+
+    @property
+    def value_format(self) -> str:
+        return self.fmt or ("{}" if self.kind == "categorical" else "{:,.6g}")
+
+    def feature(self, name: str) -> Feature:
+        """The catalogue entry of this attribute's gold feature ``attr_<name>``."""
+        if self.kind == "categorical":
+            risky = _Among(frozenset(self.risky)) if self.risky is not None else _anything
+        elif self.risky_above is not None or self.risky_below is not None:
+            risky = _Outside(self.risky_above, self.risky_below)
+        else:
+            risky = None if self.direction > 0 else _anything  # +1: above zero (Feature's rule)
+        return Feature(
+            ATTRIBUTE_PREFIX + name,
+            "attribute",
+            self.direction,
+            self.zh,
+            self.en,
+            self.value_format,
+            categorical=self.kind == "categorical",
+            none_zh=self.none_zh,
+            none_en=self.none_en,
+            risky=risky,
+        )
 
 
 class CsvOptions(BaseModel):
@@ -121,6 +262,7 @@ class SourceMapping(BaseModel):
     vocabularies: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
     key: list[str] | None = None
     delivery: Delivery = Field(default_factory=Delivery)
+    attributes: dict[str, Attribute] = Field(default_factory=dict)
     path: str = Field("", exclude=True)  # the file it was loaded from
 
     @field_validator("fields", mode="before")
@@ -188,11 +330,27 @@ class SourceMapping(BaseModel):
                 raise ValueError(f"vocabularies.{name} is required (values: {list(canon.values)})")
         if self.key is not None and tuple(self.key) != spec.key:
             raise ValueError(f"key: must be the canonical key {list(spec.key)} of {spec.name}")
+        if self.attributes and self.source not in ATTRIBUTE_SOURCES:
+            raise ValueError(
+                f"attributes: only the {', '.join(ATTRIBUTE_SOURCES)} mapping declares "
+                f"enterprise attributes, not {self.source}"
+            )
+        for name, attr in self.attributes.items():
+            if not _SNAKE.match(name):
+                raise ValueError(f"attributes.{name}: a name is snake_case (a-z, 0-9, _)")
+            for h in attr.headers:
+                other = seen.setdefault(header_key(h), f"attributes.{name}")
+                if other != f"attributes.{name}":
+                    raise ValueError(f"attributes.{name}: header {h!r} is already read as {other}")
         return self
 
     @property
     def canonical(self) -> CanonicalSource:
         return CANONICAL[self.source]
+
+    def attribute_features(self) -> tuple[Feature, ...]:
+        """The gold features of the declared attributes (``attr_<name>``), in mapping order."""
+        return tuple(a.feature(n) for n, a in self.attributes.items())
 
     def matches(self, file_name: str) -> bool:
         """True when ``file_name`` (no folder) fits one of the ``files`` patterns."""
