@@ -60,6 +60,7 @@ bench: setup bi-setup
 	$(PY) bench/bench_bi.py --users $(BI_USERS) --seconds $(BI_SECONDS)
 	$(PY) bench/bench_reasons.py
 	$(PY) bench/bench_gx_engine.py
+	$(PY) bench/bench_targeting.py
 
 # Dashboards under load: BI_USERS concurrent district users for BI_SECONDS against a local
 # Superset's chart-data API (loopback only); a small world is built once under bench/out/.
