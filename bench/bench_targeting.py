@@ -46,7 +46,7 @@ RECIPES = {
 def world(spark, root: Path, enterprises: int, years: int, spread: float, seed: int) -> Settings:
     """Simulate and land one world; its settings."""
     s = Settings(lake_root=str(root / "lake"), landing_root=str(root / "landing"),
-                 pii_key="bench-key", secrets_dir=str(root / "secrets"))  # fmt: skip
+                 pii_key="bench-key-not-secret", secrets_dir=str(root / "secrets"))  # fmt: skip
     config = SimulationConfig(enterprises=enterprises, years=years, seed=seed,
                               inspector_spread=spread)  # fmt: skip
     simulate(config, root / "sim")
