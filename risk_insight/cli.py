@@ -176,7 +176,8 @@ def _demo_on(settings, landing: Path, out: Path, started: float) -> int:
     _print_rows("reconciliation per source", cols, [[r[c] for c in cols] for r in recon])
     _print_quality(spark, settings, last.docs_index if last else None)
     as_of = _model_stage(spark, settings, out / "truth")
-    _insight_stage(spark, settings, as_of, out / "reference" / "inspectors.csv")
+    plan_id = _insight_stage(spark, settings, as_of, out / "reference" / "inspectors.csv")
+    _outcome_cycle(spark, settings, plan_id, as_of, out / "truth")
     _marts_stage(spark, settings, as_of)
     console.print(f"lake at {settings.lake_root}; demo took {time.monotonic() - started:,.0f} s")
     return 0 if all(r["balanced"] for r in recon) else 1
@@ -454,9 +455,9 @@ def cmd_inspectors_consistency(args: argparse.Namespace) -> int:
     return 0
 
 
-def _insight_stage(spark, settings, as_of: date, roster: Path) -> None:
+def _insight_stage(spark, settings, as_of: date, roster: Path) -> str:
     """Tiers, the random-draw plan, every district's list and warnings, the gold gate over
-    them, then their summary."""
+    them, then their summary; returns the plan id."""
     from quality import gates
     from risk_insight.insight import print_insight_summary, run_insight
     from risk_insight.plan import load_roster
@@ -465,6 +466,36 @@ def _insight_stage(spark, settings, as_of: date, roster: Path) -> None:
     summary = run_insight(spark, as_of, settings)
     gates.check_gold(spark, as_of, settings)
     print_insight_summary(summary, console)
+    return summary.plan.plan_id
+
+
+def _outcome_cycle(spark, settings, plan_id: str, as_of: date, truth: Path) -> None:
+    """The supervision cycle's way back on a synthetic world: the simulator plays the plan's
+    inspectors and fills its outcome file, which is imported through run_day; then inspector
+    consistency (执法尺度统一) is recomputed over the random draws it brought."""
+    from datetime import timedelta
+
+    from pipelines.simulator.outcomes import fill_outcome_file
+    from risk_insight.consistency import FLAGS, build_consistency
+    from risk_insight.outcomes import import_outcomes, write_template
+    from warehouse.contracts.tier_policy import policy_for
+
+    console.rule(f"outcomes of plan {plan_id} / 检查结果回传")
+    template = write_template(spark, plan_id, settings)
+    filled = Path(settings.outputs_root) / "outcomes" / f"{plan_id}-filled.xlsx"
+    filled.parent.mkdir(parents=True, exist_ok=True)
+    window = policy_for(settings).draw.inspection_window_days
+    done = fill_outcome_file(template, truth, filled, as_of, seed=0, window_days=window)
+    day = max(done["inspected_on"]) + timedelta(days=3)
+    imp = import_outcomes(spark, filled, settings, delivery_date=day, progress=console.log)
+    console.print(
+        f"{imp.filled:,} outcomes delivered on {day}: {imp.landed:,} landed, "
+        f"{imp.quarantined:,} quarantined / 检查结果已导入"
+    )
+    judged = build_consistency(spark, settings)
+    counts = judged["flag"].value_counts().to_dict() if len(judged) else {}
+    _print_pairs("inspector consistency / 执法尺度统一",
+                 {" / ".join(FLAGS[k]): int(v) for k, v in counts.items()})  # fmt: skip
 
 
 def _model_stage(spark, settings, truth_dir: Path) -> date:
