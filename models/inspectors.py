@@ -36,11 +36,10 @@ def _teams(frame: pd.DataFrame) -> list[list[str]]:
     """Each row's inspectors as a list (empty where none is recorded)."""
     if "inspectors" not in frame:
         return [[] for _ in range(len(frame))]
-    out = []
-    for team in frame["inspectors"]:
-        out.append([str(i) for i in team] if isinstance(team, Iterable) and not isinstance(
-            team, str) else [])  # fmt: skip
-    return out
+    return [
+        [str(i) for i in team] if isinstance(team, Iterable) and not isinstance(team, str) else []
+        for team in frame["inspectors"]
+    ]
 
 
 def inspector_effects(

@@ -223,7 +223,7 @@ def fit(
     booster, effects = boost(None), {}
     for _ in range(INSPECTOR_PASSES if inspector_prior is not None else 0):
         offset = row_effects(train, effects)
-        expected = 1.0 / (1.0 + np.exp(-(booster.predict(x, raw_score=True) + offset)))
+        expected = calibrate(booster.predict(x, raw_score=True) + offset, (1.0, 0.0))
         step = inspector_effects(train, expected, inspector_prior)
         if not step:
             break

@@ -469,27 +469,36 @@ def _insight_stage(spark, settings, as_of: date, roster: Path) -> str:
     return summary.plan.plan_id
 
 
-def _outcome_cycle(spark, settings, plan_id: str, as_of: date, truth: Path) -> None:
-    """The supervision cycle's way back on a synthetic world: the simulator plays the plan's
-    inspectors and fills its outcome file, which is imported through run_day; then inspector
-    consistency (执法尺度统一) is recomputed over the random draws it brought."""
+def deliver_simulated_outcomes(
+    spark, settings, plan_id: str, as_of: date, truth: Path, progress=None
+):
+    """Synthetic worlds: the simulator plays the inspectors of plan ``plan_id`` (drawn at
+    ``as_of``) and fills its outcome file under ``<outputs>/outcomes/``, which is imported
+    through run_day three days after the last inspection. Returns the OutcomeImport."""
     from datetime import timedelta
 
     from pipelines.simulator.outcomes import fill_outcome_file
-    from risk_insight.consistency import FLAGS, build_consistency
     from risk_insight.outcomes import import_outcomes, write_template
     from warehouse.contracts.tier_policy import policy_for
 
-    console.rule(f"outcomes of plan {plan_id} / 检查结果回传")
     template = write_template(spark, plan_id, settings)
     filled = Path(settings.outputs_root) / "outcomes" / f"{plan_id}-filled.xlsx"
     filled.parent.mkdir(parents=True, exist_ok=True)
     window = policy_for(settings).draw.inspection_window_days
     done = fill_outcome_file(template, truth, filled, as_of, seed=0, window_days=window)
     day = max(done["inspected_on"]) + timedelta(days=3)
-    imp = import_outcomes(spark, filled, settings, delivery_date=day, progress=console.log)
+    return import_outcomes(spark, filled, settings, delivery_date=day, progress=progress)
+
+
+def _outcome_cycle(spark, settings, plan_id: str, as_of: date, truth: Path) -> None:
+    """The supervision cycle's way back on a synthetic world (:func:`deliver_simulated_outcomes`),
+    then inspector consistency (执法尺度统一) recomputed over the random draws it brought."""
+    from risk_insight.consistency import FLAGS, build_consistency
+
+    console.rule(f"outcomes of plan {plan_id} / 检查结果回传")
+    imp = deliver_simulated_outcomes(spark, settings, plan_id, as_of, truth, console.log)
     console.print(
-        f"{imp.filled:,} outcomes delivered on {day}: {imp.landed:,} landed, "
+        f"{imp.filled:,} outcomes delivered on {imp.delivery_date}: {imp.landed:,} landed, "
         f"{imp.quarantined:,} quarantined / 检查结果已导入"
     )
     judged = build_consistency(spark, settings)

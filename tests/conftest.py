@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,7 @@ def downstream_world(spark, delivered_world, tmp_path_factory) -> Settings:
     from models.score import score
     from models.train import data_span, make_schedule
     from pipelines.marts import build_marts
+    from risk_insight.cli import deliver_simulated_outcomes
     from risk_insight.insight import run_insight
     from risk_insight.plan import load_roster
 
@@ -110,21 +111,8 @@ def downstream_world(spark, delivered_world, tmp_path_factory) -> Settings:
         score(spark, as_of, s, decision.challenger)
         insight = run_insight(spark, as_of, s)
         if as_of == previous:  # the inspectors' results of the first plan come back
-            _deliver_outcomes(spark, insight.plan.plan_id, as_of, root / "sim" / "truth", s)
+            deliver_simulated_outcomes(
+                spark, s, insight.plan.plan_id, as_of, root / "sim" / "truth"
+            )
     build_marts(spark, None, s)
     return s
-
-
-def _deliver_outcomes(spark, plan_id: str, as_of: date, truth: Path, s: Settings) -> None:
-    """The supervision cycle's way back: the plan's outcome file, filled in by the simulator
-    as the inspectors would, imported as an inspection delivery through run_day."""
-    from pipelines.simulator.outcomes import fill_outcome_file
-    from risk_insight.outcomes import import_outcomes, write_template
-    from warehouse.contracts.tier_policy import policy_for
-
-    template = write_template(spark, plan_id, s)
-    filled = Path(s.outputs_root) / "outcomes" / f"{plan_id}-filled.xlsx"
-    filled.parent.mkdir(parents=True, exist_ok=True)
-    window = policy_for(s).draw.inspection_window_days
-    done = fill_outcome_file(template, truth, filled, as_of, seed=0, window_days=window)
-    import_outcomes(spark, filled, s, delivery_date=max(done["inspected_on"]) + timedelta(days=3))
