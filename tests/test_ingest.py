@@ -12,6 +12,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from pipelines.ingest import UNMATCHED, detect_encoding, land_day, land_file
+from pipelines.ingest.layout import IngestError
 from quality.uscc import check_char
 from warehouse import contracts, tables
 from warehouse.contracts.mapping import XlsxOptions
@@ -83,6 +84,18 @@ def test_detect_encoding(tmp_path: Path) -> None:
     assert detect_encoding(gbk) == "GB18030"
     assert detect_encoding(bom) == "UTF-8"
     assert detect_encoding(plain) == "UTF-8"
+
+
+def test_detect_encoding_reads_gbk_a_guesser_takes_for_cyrillic(tmp_path: Path) -> None:
+    # The first 64 KiB of a GBK inspection extract (ending inside a character), which
+    # charset_normalizer reads as PTCP154 (Kazakh Cyrillic): Spark then refused the charset and
+    # the whole day failed instead of landing.
+    gbk = Path(__file__).parent / "fixtures" / "encodings" / "inspection_gbk_head.csv"
+    assert detect_encoding(gbk) == "GB18030"
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_bytes("统一社会信用代码,企业名称\n".encode("utf-16"))
+    with pytest.raises(IngestError, match="neither UTF-8 nor GBK/GB18030.*declare `encoding`"):
+        detect_encoding(utf16)
 
 
 @pytest.mark.parametrize("encoding", ["gbk", "utf-8-sig"])

@@ -58,21 +58,26 @@ def file_checksum(path: Path) -> str:
 
 
 def detect_encoding(path: Path, sample_bytes: int = 1 << 16) -> str:
-    """Java charset name for a CSV extract: UTF-8 (with or without BOM) or GB18030 (⊇ GBK)."""
+    """Java charset name for a CSV extract: UTF-8 (with or without BOM) or GB18030 (⊇ GBK),
+    whichever decodes the file's head strictly. IngestError for a file neither decodes (its
+    mapping must declare ``encoding``): a statistical guess is only named in the message, since
+    on long Chinese texts such guesses pick Cyrillic code pages over GBK."""
     with path.open("rb") as fh:
         head = fh.read(sample_bytes)
     if head.startswith(codecs.BOM_UTF8):
         return "UTF-8"
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        return "UTF-8"
-    except UnicodeDecodeError:
-        pass
+    for python_name, java_name in (("utf-8", "UTF-8"), ("gb18030", "GB18030")):
+        try:
+            codecs.getincrementaldecoder(python_name)().decode(head, final=False)
+            return java_name
+        except UnicodeDecodeError:
+            pass
     guess = charset_normalizer.from_bytes(head).best()
-    name = (guess.encoding if guess else "gb18030").lower().replace("_", "")
-    if name in {"gbk", "gb2312", "gb18030", "cp936", "hz"}:
-        return "GB18030"
-    return name.upper()
+    looks = f" ({guess.encoding}?)" if guess else ""
+    raise IngestError(
+        f"{path.name}: 文件编码既非UTF-8也非GBK/GB18030{looks}，请在数据源映射中声明encoding / "
+        f"the file is neither UTF-8 nor GBK/GB18030{looks}: declare `encoding` in its mapping"
+    )
 
 
 def file_encoding(mapping: SourceMapping, path: Path) -> str:
