@@ -308,3 +308,139 @@ def test_inspector_spread_makes_inspectors_differ_and_zero_spread_changes_nothin
     alike, differ = rate["alike"]["mean"][busy], rate["spread"]["mean"][busy]
     assert differ.std() > 1.2 * alike.std(), (alike.std(), differ.std())
     assert differ.max() / max(differ.min(), 1e-3) > 4
+
+
+END = date(2026, 10, 31)
+
+
+@pytest.fixture(scope="module")
+def world_1000():
+    from pipelines.simulator.world import build_world
+
+    return build_world(5, 1000, END)
+
+
+def _mean_p(ev) -> pd.Series:
+    """Each enterprise's mean monthly true_p, by enterprise number."""
+    return ev.true_risk.groupby("ent")["true_p"].mean()
+
+
+def test_street_and_licence_signals_at_zero_change_nothing(world_1000) -> None:
+    from pipelines.simulator.dynamics import Events, simulate_events
+
+    base = simulate_events(world_1000, 5, 2, END)
+    zero = simulate_events(world_1000, 5, 2, END, street_signal=0.0, licence_signal=0.0)
+    for f in Events.__dataclass_fields__:
+        a, b = getattr(base, f), getattr(zero, f)
+        if isinstance(a, pd.DataFrame):
+            pd.testing.assert_frame_equal(a, b)
+        else:
+            np.testing.assert_array_equal(a, b)
+
+
+def test_districts_share_streets_from_their_own_pool(world_1000) -> None:
+    ent, pools = world_1000.ent, world_1000.streets
+    sizes = pools.groupby("region_code").size()
+    assert set(sizes.index) == REGIONS and sizes.between(25, 40).all()
+    assert not pools.duplicated(["region_code", "street"]).any()
+    # seen from each enterprise: how many enterprises (itself included) are on its street
+    neighbours = ent.groupby(["region_code", "street"])["street"].transform("size")
+    print(
+        f"\nenterprises on an enterprise's (district, street): median {neighbours.median():.0f}, "
+        f"share with another: {(neighbours >= 2).mean():.2f}"
+    )
+    assert neighbours.median() >= 3 and (neighbours >= 2).mean() > 0.7
+    # every address, founding or later, lies on a street of its own district's pool
+    reg = world_1000.regions.set_index("region_code")
+    prefix = {
+        c: (r.province_name if r.province_name != r.city_name else "") + r.city_name + r.region_name
+        for c, r in reg.iterrows()
+    }
+    pool = pools.groupby("region_code")["street"].agg(set).to_dict()
+    region = ent["region_code"].to_numpy()
+    for i, address in zip(world_1000.versions["ent"], world_1000.versions["address"], strict=True):
+        rest = address.removeprefix(prefix[region[i]])
+        street = re.match(r"^(.+?)\d+号(\d+室)?$", rest).group(1)
+        assert rest != address and street in pool[region[i]], address
+    for address, street in zip(ent["address"], ent["street"], strict=True):
+        assert street in address
+
+
+def test_street_signal_makes_streets_differ(world_1000) -> None:
+    from pipelines.simulator.dynamics import simulate_events
+
+    ent = world_1000.ent
+
+    def between_streets(ev) -> float:
+        p = _mean_p(ev)
+        cells = p.groupby(
+            [ent["region_code"].to_numpy()[p.index], ent["street"].to_numpy()[p.index]]
+        )
+        by = cells.agg(["mean", "size"])
+        return float(by.loc[by["size"] >= 3, "mean"].var())
+
+    flat = between_streets(simulate_events(world_1000, 5, 2, END))
+    varied = between_streets(simulate_events(world_1000, 5, 2, END, street_signal=1.0))
+    print(f"\nbetween-street variance of mean true_p: {flat:.5f} -> {varied:.5f}")
+    assert varied > 2 * flat
+
+
+def test_business_scopes_name_their_licensed_trades(world_1000) -> None:
+    from pipelines.simulator.world import ACTIVITIES, GENERAL_ACTIVITIES, LICENCE_P, gbk_ok
+
+    ordinary = {a for acts in ACTIVITIES.values() for a in acts} | set(GENERAL_ACTIVITIES)
+    assert not [(a, t) for a in ordinary for t in LICENCE_P if t in a]
+    ent = world_1000.ent
+    assert ent["business_scope"].map(gbk_ok).all() and (ent["business_scope"] != "").all()
+    for scope, trades in zip(ent["business_scope"], ent["licences"], strict=True):
+        assert [t for t in LICENCE_P if t in scope] == list(trades), scope
+    held = ent["licences"].map(len) > 0
+    assert held.groupby(ent["industry"]).mean()["F"] > 0.3 and not held.all()
+
+
+def test_licence_signal_raises_risk_within_industry(world_1000) -> None:
+    from pipelines.simulator.dynamics import LICENCE_EFFECT, simulate_events
+
+    ent = world_1000.ent
+    risky = ent["licences"].map(lambda ts: any(LICENCE_EFFECT[t] > 0 for t in ts)).to_numpy()
+
+    def within_industry_gap(ev) -> float:
+        """Mean true_p of risky-licence minus other enterprises of the same industry, averaged
+        over industries with at least 5 of each (weighted by the smaller group)."""
+        p = _mean_p(ev)
+        df = pd.DataFrame({"p": p, "ind": ent["industry"].to_numpy()[p.index], "r": risky[p.index]})
+        gaps, weights = [], []
+        for _, g in df.groupby("ind"):
+            a, b = g.loc[g["r"], "p"], g.loc[~g["r"], "p"]
+            if len(a) >= 5 and len(b) >= 5:
+                gaps.append(a.mean() - b.mean())
+                weights.append(min(len(a), len(b)))
+        return float(np.average(gaps, weights=weights))
+
+    off = within_industry_gap(simulate_events(world_1000, 5, 2, END))
+    on = within_industry_gap(simulate_events(world_1000, 5, 2, END, licence_signal=1.0))
+    print(f"\nwithin-industry gap in mean true_p, risky licence vs none: {off:+.4f} -> {on:+.4f}")
+    assert on > 0.01 and on > off + 0.01
+
+
+def test_registry_carries_business_scope_only_with_licence_signal(
+    clean: SimulationSummary, tmp_path: Path
+) -> None:
+    from pipelines.simulator.exports import SCOPE_HEADER
+
+    spec = exports()["registry"]
+    header, _ = read_rows(clean.out / "landing" / "2026-10-28" / spec.file_name, spec)
+    assert SCOPE_HEADER not in header
+    config = SimulationConfig(enterprises=300, years=1, seed=3, licence_signal=1.0)
+    summary = simulate(config, tmp_path)
+    ents = pd.read_parquet(summary.out / "truth" / "enterprises.parquet")
+    scope_of = dict(zip(ents["uscc"], ents["business_scope"], strict=True))
+    rows = 0
+    for day in [summary.history_date, *summary.increment_dates]:
+        header, data = read_rows(summary.out / "landing" / day.isoformat() / spec.file_name, spec)
+        assert header == [*spec.headers_zh, SCOPE_HEADER]
+        for row in data:
+            if len(row) == len(header) and row[0] in scope_of:
+                assert row[-1].strip() == scope_of[row[0]], row
+                rows += 1
+    assert rows > 300

@@ -76,6 +76,10 @@ class SimulationConfig:
     defects: DefectRates = field(default_factory=DefectRates)
     drift: float = 0.0  # the risk process changes over the span (dynamics.py); 0 = stationary
     inspector_spread: float = 0.0  # inspectors differ in strictness (dynamics.py); 0 = alike
+    street_signal: float = 0.0  # s.d. of a per-street log-odds risk effect (dynamics.py); 0 = none
+    # licensed trades in the business scope raise risk (dynamics.py) and the registry extract
+    # carries a 经营范围 column; 0 = neither
+    licence_signal: float = 0.0
 
     @property
     def history_date(self) -> date:

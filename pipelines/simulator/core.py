@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from pipelines.simulator.config import HANDLING, SimulationConfig, SimulationSummary
 from pipelines.simulator.defects import Context, inject
 from pipelines.simulator.dynamics import Events, simulate_events
-from pipelines.simulator.exports import exports
+from pipelines.simulator.exports import Export, exports, written_exports
 from pipelines.simulator.records import all_rows, day_number, deliveries
 from pipelines.simulator.world import World, build_world
 from pipelines.simulator.writer import write_extract
@@ -34,10 +34,13 @@ def _day_str(d: int) -> str:
     return str(np.datetime64(int(d), "D"))
 
 
-def _write_landing(out: Path, frames: dict[str, pd.DataFrame], folders: list[int]) -> pd.DataFrame:
-    """Write every source for every landing day; return the defect manifest."""
+def _write_landing(
+    out: Path, frames: dict[str, pd.DataFrame], folders: list[int], specs: dict[str, Export]
+) -> pd.DataFrame:
+    """Write every source for every landing day as ``specs`` lay it out; return the defect
+    manifest."""
     manifest = []
-    for name, spec in exports().items():
+    for name, spec in specs.items():
         df = frames[name].sort_values(["_folder", "_seq"], kind="stable").reset_index(drop=True)
         df["_row"] = df.groupby("_folder").cumcount() + 1
         by_folder = dict(tuple(df.groupby("_folder")))
@@ -93,6 +96,7 @@ def _write_truth(out: Path, world: World, ev: Events, manifest: pd.DataFrame) ->
             "closed_on": pa.array(ent["closed_on"].to_numpy().astype("datetime64[D]"), pa.date32()),
             "status": ent["status_final"].to_numpy(),
             "address": ent["address"].to_numpy(),
+            "street": ent["street"].to_numpy(),
             "agent_address": ent["agent_address"].to_numpy(),
             "latent_u": ent["u"].to_numpy(),
             "legal_rep_person_id": persons["person_id"].to_numpy()[person],
@@ -101,6 +105,8 @@ def _write_truth(out: Path, world: World, ev: Events, manifest: pd.DataFrame) ->
             "address_changes": changes["address"].fillna(0).astype(int).to_numpy(),
             "legal_rep_changes": changes["legal_rep"].fillna(0).astype(int).to_numpy(),
             "capital_changes": changes["capital"].fillna(0).astype(int).to_numpy(),
+            "business_scope": ent["business_scope"].to_numpy(),
+            "licences": ["；".join(ts) for ts in ent["licences"]],
         }
     )
     pq.write_table(table, truth / "enterprises.parquet")
@@ -123,11 +129,19 @@ def simulate(
     world = build_world(config.seed, config.enterprises, config.end_date)
     say(f"world: {len(world.ent)} enterprises, {len(world.versions)} registry versions")
     ev = simulate_events(
-        world, config.seed, config.years, config.end_date, config.drift, config.inspector_spread
+        world,
+        config.seed,
+        config.years,
+        config.end_date,
+        config.drift,
+        config.inspector_spread,
+        config.street_signal,
+        config.licence_signal,
     )
     say(f"events: {config.years * 12} months simulated")
 
-    rows = all_rows(world, ev, config.seed, config.defects.late_arrival)
+    scope = config.licence_signal > 0
+    rows = all_rows(world, ev, config.seed, config.defects.late_arrival, scope)
     frames = {
         name: deliveries(rows[name], spec.natural_key, config.history_date, config.end_date)
         for name, spec in exports().items()
@@ -142,11 +156,12 @@ def simulate(
         regions=list(world.regions["region_code"]),
         roster=roster,
     )
+    # defects pick their fields among the mapped ones (exports()): the scope column stays clean
     inject(frames, config.defects, ctx)
     say("defects injected")
 
     folders = list(range(history, end + 1))
-    manifest = _write_landing(out, frames, folders)
+    manifest = _write_landing(out, frames, folders, written_exports(scope))
     say(f"landing: {len(folders)} folders written")
     _write_truth(out, world, ev, manifest)
     ref = out / "reference"

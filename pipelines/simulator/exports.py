@@ -4,10 +4,15 @@ its systems happen to write. Headers, file names and formats are not repeated in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from warehouse.contracts import SHIPPED_MAPPINGS, load_mappings
+
+# The business scope (经营范围) column the simulated registry adds when licences carry risk
+# (SimulationConfig.licence_signal > 0): the simulator's own convention, not in the mappings.
+SCOPE_FIELD = "business_scope"
+SCOPE_HEADER = "经营范围"
 
 # The simulated agencies' export encodings (ingest detects them per file; nothing reads these).
 EXPORT_ENCODING = {
@@ -62,3 +67,18 @@ def exports() -> dict[str, Export]:
             amount_fields=tuple(f for f in spec.amounts if f in fields),
         )
     return out
+
+
+def with_scope(spec: Export) -> Export:
+    """``spec`` with the business-scope column (SCOPE_HEADER) appended as the last column."""
+    return replace(
+        spec, fields=[*spec.fields, SCOPE_FIELD], headers_zh=[*spec.headers_zh, SCOPE_HEADER]
+    )
+
+
+def written_exports(scope: bool) -> dict[str, Export]:
+    """The extracts as written: :func:`exports`, the registry ``with_scope`` when ``scope``."""
+    specs = dict(exports())
+    if scope:
+        specs["registry"] = with_scope(specs["registry"])
+    return specs

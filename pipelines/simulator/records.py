@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.simulator.dynamics import Events
+from pipelines.simulator.exports import SCOPE_FIELD
 from pipelines.simulator.world import World
 
 NAT = np.datetime64("NaT", "D")
@@ -79,8 +80,9 @@ def _place(world: World) -> pd.DataFrame:
     )
 
 
-def registry_rows(world: World, rng: np.random.Generator) -> pd.DataFrame:
-    """One row per registry version (change history)."""
+def registry_rows(world: World, rng: np.random.Generator, scope: bool = False) -> pd.DataFrame:
+    """One row per registry version (change history); with ``scope``, each row also carries
+    the enterprise's business scope (SCOPE_FIELD)."""
     v, ent, persons = world.versions, world.ent, world.persons
     e = ent.iloc[v["ent"].to_numpy()].reset_index(drop=True)
     who = persons.iloc[v["person"].to_numpy()].reset_index(drop=True)
@@ -104,6 +106,8 @@ def registry_rows(world: World, rng: np.random.Generator) -> pd.DataFrame:
             "closed_on": np.where(closing, iso(changed), ""),
         }
     )
+    if scope:
+        df[SCOPE_FIELD] = e["business_scope"].to_numpy()
     landing = changed + _lag(rng, 0, 3, len(df))
     return _meta(df, landing, changed, v["ent"], first=v["first"].to_numpy())
 
@@ -281,11 +285,13 @@ def complaint_rows(world: World, ev: Events, rng: np.random.Generator, late_rate
     return _meta(df, day + _lag(rng, 0, 2, n) + extra, day, c["ent"], late)
 
 
-def all_rows(world: World, ev: Events, seed: int, late_rate: float) -> dict[str, pd.DataFrame]:
-    """Clean rows of every source, keyed by source name."""
+def all_rows(
+    world: World, ev: Events, seed: int, late_rate: float, scope: bool = False
+) -> dict[str, pd.DataFrame]:
+    """Clean rows of every source, keyed by source name (``scope``: see registry_rows)."""
     rng = np.random.default_rng([seed, 3])
     return {
-        "registry": registry_rows(world, rng),
+        "registry": registry_rows(world, rng, scope),
         "annual_report": annual_rows(world, ev, rng),
         "penalty": penalty_rows(world, ev, rng, late_rate),
         "abnormal_list": list_rows(world, ev.abnormal, False, rng, late_rate),

@@ -1,4 +1,10 @@
-"""The static world: regions, persons, enterprises, their registry history and inspectors."""
+"""The static world: regions, persons, enterprises, their registry history and inspectors.
+
+Each district has its own few dozen streets (some busier than others), so enterprises of a
+district share streets as they do in life. Every enterprise has a business scope (经营范围)
+built from its industry, naming the licensed trades (食品经营, 危险化学品经营, ...) it holds.
+Both are drawn from streams of their own: the rest of the world is the one drawn before.
+"""
 
 from __future__ import annotations
 
@@ -48,6 +54,66 @@ ENT_TYPES: dict[str, tuple[str, str]] = {
     "农民专业合作社": ("93", "专业合作社"),
 }
 SHOPS = ("便利店", "小吃店", "餐馆", "理发店", "五金店", "服装店", "超市", "维修部", "水果店")
+STREETS_PER_DISTRICT = (25, 40)  # size of a district's street pool (inclusive)
+STREET_POPULARITY_SD = 1.0  # log-scale spread of how many enterprises a street draws
+
+# Licensed trades (许可项目) that a business scope may name: trade -> {industry: probability}.
+# Each trade's name appears verbatim in the scope text.
+LICENCE_P: dict[str, dict[str, float]] = {
+    "食品经营": {"F": 0.40, "H": 0.55, "C": 0.08, "A": 0.05, "Q": 0.05, "O": 0.04, "R": 0.04,
+             "P": 0.03, "G": 0.03, "K": 0.02, "L": 0.02, "I": 0.01, "M": 0.01},
+    "餐饮服务": {"H": 0.80, "F": 0.06, "R": 0.06, "O": 0.03, "P": 0.03, "A": 0.02, "K": 0.02,
+             "L": 0.01},
+    "药品零售": {"F": 0.05, "Q": 0.30},
+    "医疗器械经营": {"Q": 0.45, "F": 0.07, "M": 0.04, "I": 0.02},
+    "危险化学品经营": {"C": 0.08, "B": 0.05, "F": 0.04, "G": 0.03},
+    "成品油零售": {"F": 0.02, "G": 0.02},
+    "特种设备": {"E": 0.18, "C": 0.05, "K": 0.02, "O": 0.02},
+    "烟草制品零售": {"F": 0.18, "H": 0.06},
+}  # fmt: skip
+# How a trade is worded in a scope where it differs from its name, by industry.
+LICENCE_TEXT: dict[tuple[str, str], str] = {("特种设备", "C"): "特种设备制造"}
+LICENCE_DEFAULT_TEXT: dict[str, str] = {"特种设备": "特种设备安装改造修理"}
+# Ordinary activities (一般项目) by GB/T 4754 section; none names a licensed trade.
+ACTIVITIES: dict[str, tuple[str, ...]] = {
+    "A": ("谷物种植", "蔬菜种植", "花卉种植", "农业技术推广服务", "林木育苗", "农业机械服务"),
+    "B": ("非金属矿及制品销售", "金属矿石销售", "建筑用石加工", "选矿"),
+    "C": ("电子元器件制造", "服装制造", "塑料制品制造", "五金产品制造", "金属制品销售",
+          "机械零件、零部件加工", "通用设备制造"),
+    "D": ("太阳能发电技术服务", "合同能源管理", "储能技术服务", "新兴能源技术研发"),
+    "E": ("园林绿化工程施工", "土石方工程施工", "建筑材料销售", "对外承包工程", "工程管理服务",
+          "建筑装饰材料销售"),
+    "F": ("日用百货销售", "五金产品零售", "服装服饰零售", "家用电器销售", "电子产品销售",
+          "文具用品零售", "化妆品零售", "建筑材料销售", "办公用品销售", "食用农产品零售"),
+    "G": ("国内货物运输代理", "装卸搬运", "普通货物仓储服务", "国际货物运输代理", "信息咨询服务"),
+    "H": ("酒店管理", "餐饮管理", "会议及展览服务", "外卖递送服务", "礼仪服务"),
+    "I": ("软件开发", "信息系统集成服务", "信息技术咨询服务", "数据处理服务", "网络技术服务",
+          "技术服务、技术开发、技术咨询、技术交流、技术转让、技术推广"),
+    "J": ("以自有资金从事投资活动", "自有资金投资的资产管理服务", "融资咨询服务", "财务咨询"),
+    "K": ("物业管理", "房地产经纪", "非居住房地产租赁", "住房租赁", "停车场服务"),
+    "L": ("企业管理咨询", "信息咨询服务（不含许可类信息咨询服务）", "市场营销策划",
+          "会议及展览服务", "广告设计、代理", "组织文化艺术交流活动"),
+    "M": ("工程和技术研究和试验发展", "专业设计服务", "工业设计服务", "标准化服务",
+          "技术服务、技术开发、技术咨询、技术交流、技术转让、技术推广"),
+    "N": ("环境保护监测", "园林绿化工程施工", "水污染治理", "大气污染治理", "城市绿化管理"),
+    "O": ("家政服务", "机动车修理和维护", "洗染服务", "理发服务", "日用电器修理", "摄影扩印服务"),
+    "P": ("教育咨询服务（不含涉许可审批的教育培训活动）", "组织文化艺术交流活动",
+          "业务培训（不含教育培训、职业技能培训等需取得许可的培训）", "教学专用仪器销售"),
+    "Q": ("健康咨询服务（不含诊疗服务）", "养生保健服务（非医疗）", "远程健康管理服务",
+          "中医养生保健服务（非医疗）"),
+    "R": ("组织文化艺术交流活动", "文艺创作", "体育赛事策划", "健身休闲活动", "广告制作"),
+    "S": ("社会经济咨询服务", "社区公共服务"),
+    "T": ("组织文化艺术交流活动", "翻译服务"),
+}  # fmt: skip
+GENERAL_ACTIVITIES = ("货物进出口", "技术进出口", "广告发布", "日用百货销售", "互联网销售")
+LICENSED_NOTE = "（依法须经批准的项目，经相关部门批准后方可开展经营活动）"
+LICENSED_NOTE_LONG = (
+    "（依法须经批准的项目，经相关部门批准后方可开展经营活动，"
+    "具体经营项目以相关部门批准文件或许可证件为准）"
+)
+GENERAL_NOTE = "（除依法须经批准的项目外，凭营业执照依法自主开展经营活动）"
+NEW_SCOPE_FORMAT_FROM = np.datetime64("2021-01-01", "D")  # 许可项目 / 一般项目 wording
+APPROVAL_NOTE_FROM = np.datetime64("2014-03-01", "D")  # registration reform: the note is usual
 AREA_CODES = {"110100": "010", "310100": "021", "330100": "0571", "440300": "0755", "510100": "028"}
 ZIHAO_EXTRA = "鑫华泰丰盛源兴达隆宏恒瑞祥安康海天中金永昌嘉和益德信诚佳利通远新正"
 
@@ -61,6 +127,7 @@ class World:
     ent: pd.DataFrame  # one row per enterprise (index = enterprise number)
     versions: pd.DataFrame  # registry change history, typed, one row per version
     inspectors: pd.DataFrame  # inspector_id, name, region_code
+    streets: pd.DataFrame  # region_code, street, weight: each district's street pool
 
 
 def gbk_ok(text: str) -> bool:
@@ -109,10 +176,35 @@ def _persons(
     )
 
 
+def street_pools(
+    rng: np.random.Generator, streets: list[str], region_codes: np.ndarray
+) -> pd.DataFrame:
+    """Each district's streets (region_code, street, weight): 25-40 distinct names of
+    ``streets`` with lognormal popularity weights that sum to 1 per district."""
+    lo, hi = STREETS_PER_DISTRICT
+    parts = []
+    for code in region_codes:
+        k = int(rng.integers(lo, hi + 1))
+        names = rng.choice(np.array(streets), size=min(k, len(streets)), replace=False)
+        w = rng.lognormal(0.0, STREET_POPULARITY_SD, size=len(names))
+        parts.append(pd.DataFrame({"region_code": code, "street": names, "weight": w / w.sum()}))
+    return pd.concat(parts, ignore_index=True)
+
+
 def _addresses(
-    rng: np.random.Generator, streets: list[str], regions: pd.DataFrame, region_codes: np.ndarray
-) -> np.ndarray:
-    """Street addresses inside each enterprise's district."""
+    rng: np.random.Generator,
+    street_rng: np.random.Generator,
+    pools: pd.DataFrame,
+    n_streets: int,
+    regions: pd.DataFrame,
+    region_codes: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Street addresses inside each enterprise's district, and their streets.
+
+    The street comes from the district's pool, drawn by ``street_rng``; ``rng`` draws the
+    house and room numbers, and the index into all ``n_streets`` names that once chose the
+    street (now discarded), so that the main stream stays the one it was.
+    """
     reg = regions.set_index("region_code")
     prefix = {
         code: (r.province_name if r.province_name != r.city_name else "")
@@ -121,16 +213,71 @@ def _addresses(
         for code, r in reg.iterrows()
     }
     n = len(region_codes)
-    street = rng.choice(np.array(streets), size=n)
+    rng.integers(0, n_streets, size=n)
+    street = np.empty(n, dtype=object)
+    by_region = pools.groupby("region_code").indices
+    names, weights = pools["street"].to_numpy(), pools["weight"].to_numpy()
+    for code, rows in pd.Series(np.arange(n)).groupby(np.asarray(region_codes)).indices.items():
+        pool = by_region[code]
+        street[rows] = names[pool][street_rng.choice(len(pool), size=len(rows), p=weights[pool])]
     number = rng.integers(1, 999, size=n)
     room = rng.integers(101, 2999, size=n)
     has_room = rng.random(n) < 0.6
-    return np.array(
+    addresses = np.array(
         [
             f"{prefix[c]}{s}{num}号" + (f"{r}室" if h else "")
             for c, s, num, r, h in zip(region_codes, street, number, room, has_room, strict=True)
         ]
     )
+    return addresses, street
+
+
+def business_scopes(
+    rng: np.random.Generator, industry: np.ndarray, founded: np.ndarray
+) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+    """Business scope (经营范围) text and licensed trades (a tuple each) of every enterprise.
+
+    Scopes of enterprises founded since 2021 mostly use the standard 许可项目 / 一般项目
+    wording; older ones list items with 、 or ； and often end with the approval note.
+    """
+    n = len(industry)
+    held = {
+        t: rng.random(n) < np.array([p.get(i, 0.0) for i in industry]) for t, p in LICENCE_P.items()
+    }
+    k_items = rng.integers(2, 6, size=n)
+    widest = max(len(a) for a in ACTIVITIES.values())
+    width = np.array([len(ACTIVITIES[i]) for i in industry])
+    # a random order of each enterprise's industry activities (its first k_items are taken)
+    order = np.argsort(
+        np.where(np.arange(widest) < width[:, None], rng.random((n, widest)), 2.0), axis=1
+    )
+    general = rng.random(n) < 0.35
+    general_pick = rng.integers(len(GENERAL_ACTIVITIES), size=n)
+    new_style = rng.random(n) < np.where(founded >= NEW_SCOPE_FORMAT_FROM, 0.9, 0.15)
+    comma = rng.random(n) < 0.5
+    note = rng.random(n) < np.where(founded >= APPROVAL_NOTE_FROM, 0.85, 0.3)
+    scopes: list[str] = []
+    licences: list[tuple[str, ...]] = []
+    for i in range(n):
+        ind = industry[i]
+        trades = tuple(t for t in LICENCE_P if held[t][i])
+        words = [LICENCE_TEXT.get((t, ind), LICENCE_DEFAULT_TEXT.get(t, t)) for t in trades]
+        pool = ACTIVITIES[ind]
+        items = [pool[j] for j in order[i, : min(int(k_items[i]), len(pool))]]
+        extra = GENERAL_ACTIVITIES[general_pick[i]]
+        if general[i] and extra not in items:
+            items.append(extra)
+        if new_style[i]:
+            text = f"一般项目：{'；'.join(items)}。{GENERAL_NOTE}"
+            if words:
+                text = f"许可项目：{'；'.join(words)}。{LICENSED_NOTE_LONG}" + text
+        else:
+            text = ("、" if comma[i] else "；").join(items + words)
+            if words or note[i]:
+                text += "。" + LICENSED_NOTE
+        scopes.append(text)
+        licences.append(trades)
+    return np.array(scopes, dtype=object), licences
 
 
 def _names(
@@ -238,13 +385,23 @@ def build_world(seed: int, n: int, end: date) -> World:
     )
     cap = np.maximum(cap, 1000.0) * np.where(ent_type == "股份有限公司", 10, 1)
 
-    address = _addresses(rng, streets, regions, region)
+    # the streets have streams of their own: the rest of the world stays the one drawn before
+    street_rng = np.random.default_rng([seed, 8])
+    pools = street_pools(street_rng, streets, region_codes)
+    address, street = _addresses(rng, street_rng, pools, len(streets), regions, region)
     agent = rng.random(n) < 0.06
-    agent_addr = {c: _addresses(rng, streets, regions, np.array([c] * 4)) for c in region_codes}
+    agent_addr = {
+        c: _addresses(rng, street_rng, pools, len(streets), regions, np.array([c] * 4))
+        for c in region_codes
+    }
     pick = rng.integers(0, 4, size=n)
     address = np.where(
-        agent, [agent_addr[c][k] for c, k in zip(region, pick, strict=True)], address
+        agent, [agent_addr[c][0][k] for c, k in zip(region, pick, strict=True)], address
     )
+    street = np.where(
+        agent, [agent_addr[c][1][k] for c, k in zip(region, pick, strict=True)], street
+    )
+    scope, licences = business_scopes(np.random.default_rng([seed, 10]), industry, founded)
 
     city_of = regions.set_index("region_code")["city_code"]
     area = [AREA_CODES[city_of[c]] for c in region]
@@ -265,23 +422,30 @@ def build_world(seed: int, n: int, end: date) -> World:
             "status_final": np.where(is_closed, close_status, open_status),
             "open_status": open_status,
             "address": address,
+            "street": street,
             "agent_address": agent,
             "phone": phone,
             "person": person_of,
             "u": u,
+            "business_scope": scope,
+            "licences": licences,
         }
     )
-    versions = _versions(rng, ent, persons, n_owners, streets, regions, end_d)
+    versions = _versions(
+        rng, street_rng, ent, persons, n_owners, pools, len(streets), regions, end_d
+    )
     inspectors = _inspectors(rng, names, region_codes)
-    return World(regions, persons, ent, versions, inspectors)
+    return World(regions, persons, ent, versions, inspectors, pools)
 
 
 def _versions(
     rng: np.random.Generator,
+    street_rng: np.random.Generator,
     ent: pd.DataFrame,
     persons: pd.DataFrame,
     n_owners: int,
-    streets: list[str],
+    pools: pd.DataFrame,
+    n_streets: int,
     regions: pd.DataFrame,
     end_d: np.datetime64,
 ) -> pd.DataFrame:
@@ -293,7 +457,8 @@ def _versions(
     closed = ent["closed_on"].to_numpy().astype("datetime64[D]")
     last = np.where(np.isnat(closed), end_d, closed)
     span = (last - founded).astype(int) - 31
-    new_addr = _addresses(rng, streets, regions, ent["region_code"].to_numpy())
+    region = ent["region_code"].to_numpy()
+    new_addr, _ = _addresses(rng, street_rng, pools, n_streets, regions, region)
     spare = iter(range(n_owners, n_persons))
     rows: list[tuple] = []
     rep_phones = persons["phone"].to_numpy()
