@@ -37,6 +37,8 @@ from models.train import Model, model_version
 from pipelines.features.build import delta_version, input_versions
 from warehouse import storage, tables
 from warehouse.audit import champion
+from warehouse.contracts import ATTRIBUTE_PREFIX
+from warehouse.contracts.features import BY_NAME
 from warehouse.contracts.model_policy import HORIZON_DAYS
 from warehouse.settings import Settings
 
@@ -121,8 +123,8 @@ def model_card(version: str, model: Model, metrics: dict[str, Any], inputs: dict
 {horizon} days finds a problem (or a penalty is decided), to fill the
 C+D tiers (top {BUDGET_SHARE:.0%}) of credit-based supervision. It does not decide tiers or lists.
 
-**Data.** gold.enterprise_features (point-in-time, {len(model.features)} features), labels from
-silver inspections and penalties. Training rows: {
+**Data.** gold.enterprise_features (point-in-time, {len(model.features)} features:
+{_families_note(model)}), labels from silver inspections and penalties. Training rows: {
         "enterprises inspected in the label window"
         if model.params.get("train_only_inspected")
         else "every active enterprise (uninspected and "
@@ -162,6 +164,24 @@ tier-stratified plan draws (weights 2 to 50) they are under-weighted relative to
 population they stand for. Inspections reported as unreachable (无法联系) or not inspected
 (未检查) are no observation and are left out of labels and judging.
 """
+
+
+def family_of(feature: str) -> str:
+    """The catalogue family of a model feature (``attribute`` for a mapping's ``attr_*``)."""
+    if feature.startswith(ATTRIBUTE_PREFIX):
+        return "attribute"
+    return BY_NAME[feature].family if feature in BY_NAME else "other"
+
+
+def _families_note(model: Model) -> str:
+    """Features per family with their share of the booster's total gain."""
+    gain = model.booster.feature_importance("gain")
+    total = float(gain.sum()) or 1.0
+    by: dict[str, tuple[int, float]] = {}
+    for name, g in zip(model.features, gain, strict=True):
+        n, share = by.get(family_of(name), (0, 0.0))
+        by[family_of(name)] = (n + 1, share + float(g) / total)
+    return "; ".join(f"{fam} {n} ({share:.0%} of gain)" for fam, (n, share) in by.items())
 
 
 def _inspectors_note(model: Model, summary: dict[str, Any]) -> str:

@@ -192,3 +192,100 @@ def test_month_starts():
     assert month_starts(date(2023, 11, 5), date(2024, 5, 1), 3) == [
         date(2023, 11, 1), date(2024, 2, 1), date(2024, 5, 1),
     ]  # fmt: skip
+
+
+def _region(code, name, city="深圳市", province="广东省"):
+    return dict(
+        region_code=code, region_name=name, level="county", parent_code="4403",
+        city_code="4403", city_name=city, province_code="44", province_name=province,
+        valid_from_year=1980,
+    )  # fmt: skip
+
+
+def _at(uscc, region, address):
+    v = _version(uscc, "2020-01-01", None, f"R-{uscc}", f"X-{uscc}")
+    return {**v, "region_code": region, "address": address}
+
+
+def _inspection(i, uscc, on, found, reported=None):
+    return dict(
+        inspection_id=f"I{i}", uscc=uscc, inspected_on=D(on), found_problem=found,
+        outcome="found" if found else "clean", reported_on=D(reported or on),
+        mode="双随机抽查", mode_code="random_draw",
+    )  # fmt: skip
+
+
+@pytest.fixture()
+def street_lake(spark, settings):
+    """Another bureau's way of writing addresses: with or without province and city, spaces,
+    第 before the number, a building after it, and one address with no number at all."""
+    _write(spark, tables.DIM_REGION, settings, [
+        _region("440305", "南山区"), _region("440304", "福田区"),
+    ])  # fmt: skip
+    _write(spark, tables.DIM_ENTERPRISE, settings, [
+        _at("N1", "440305", "广东省深圳市南山区科技园路18号B座"),
+        _at("N2", "440305", "南山区科技园路 1号"),
+        _at("N3", "440305", "深圳市南山区科技园路第3号"),
+        _at("N4", "440305", "南山区粤海路5号"),
+        _at("F1", "440304", "深圳市福田区科技园路18号"),  # same street name, other district
+        _at("X", "440305", "南山区创业大厦"),
+    ])  # fmt: skip
+    _write(spark, tables.FCT_INSPECTION, settings, [
+        _inspection(1, "N1", "2023-03-01", True),
+        _inspection(2, "N1", "2022-05-01", False),
+        _inspection(3, "N2", "2023-06-01", False),
+        _inspection(4, "N4", "2023-06-01", True),
+        # found before T, reported after: not known at T
+        _inspection(5, "N2", "2023-12-20", True, reported="2024-01-05"),
+    ])  # fmt: skip
+    _write(spark, tables.FCT_PENALTY, settings, [
+        dict(case_no="P1", uscc="N1", decided_on=D("2023-05-01"), reported_on=D("2023-05-02")),
+    ])  # fmt: skip
+    _write(spark, tables.FCT_COMPLAINT, settings, [
+        dict(complaint_id="C1", uscc="N1", received_on=D("2023-10-01")),
+    ])  # fmt: skip
+    build_features(spark, T, settings)
+    return settings
+
+
+def test_street_keys_of_differently_written_addresses(spark, street_lake):
+    from pyspark.sql import functions as F
+
+    from pipelines.features.build import street_key
+
+    df = spark.createDataFrame(
+        [("广东省深圳市南山区科技园路18号B座",), ("南山区科技园路 1号",),
+         ("深圳市南山区科技园路第3号",), ("南山区创业大厦",), ("南山区粤海路5号",)],
+        "address string",
+    )  # fmt: skip
+    key = street_key(F.col("address"), F.lit("440305"), F.lit("广东省"), F.lit("深圳市"),
+                     F.lit("南山区"))  # fmt: skip
+    assert [r[0] for r in df.select(key).collect()] == [
+        "440305|科技园路", "440305|科技园路", "440305|科技园路", None, "440305|粤海路",
+    ]  # fmt: skip
+
+
+def test_neighbourhood_rates_exclude_self_and_the_unknown(spark, street_lake):
+    from pipelines.features.build import NEIGHBOUR_PRIOR as k
+
+    rows = _rows(spark, street_lake)
+    # The lake at T: 4 observed inspections (the late-reported one is not known), 2 findings;
+    # 1 complaint and 1 penalised enterprise among 6.
+    finding, share = 2 / 4, 1 / 6
+    n3 = rows["N3"]  # neighbours N1 (1 finding in 2, penalised, 1 complaint) and N2 (0 in 1)
+    assert n3["street_neighbours"] == 2
+    assert n3["street_finding_rate_3y"] == pytest.approx((1 + k * finding) / (3 + k))
+    assert n3["street_complaints_12m"] == pytest.approx((1 + k * share) / (2 + k))
+    assert n3["street_penalised_share_2y"] == pytest.approx((1 + k * share) / (2 + k))
+    n1 = rows["N1"]  # its own finding, complaint and penalty do not count for itself
+    assert n1["street_neighbours"] == 2
+    assert n1["street_finding_rate_3y"] == pytest.approx(k * finding / (1 + k))
+    assert n1["street_complaints_12m"] == pytest.approx(k * share / (2 + k))
+    assert n1["street_penalised_share_2y"] == pytest.approx(k * share / (2 + k))
+    # N4 is alone on 粤海路, F1 on 福田区's 科技园路, X has no street: each gets the lake's rates
+    for alone in ("N4", "F1", "X"):
+        r = rows[alone]
+        assert r["street_neighbours"] == 0
+        assert r["street_finding_rate_3y"] == pytest.approx(finding)
+        assert r["street_complaints_12m"] == pytest.approx(share)
+        assert r["street_penalised_share_2y"] == pytest.approx(share)

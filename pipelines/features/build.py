@@ -34,6 +34,10 @@ from warehouse.contracts.mapping import ATTRIBUTE_SOURCES, KEYWORD_JOIN
 from warehouse.settings import Settings, get_settings
 
 HALF_LIFE_DAYS = 365.0  # recency weight of a penalty halves each year
+# Pseudo-counts that pull a street's rates towards the whole lake's at T: a street of two
+# enterprises says little, one of two hundred says a lot (inspections for the finding rate,
+# enterprises for the complaint and penalty rates).
+NEIGHBOUR_PRIOR = 5.0
 
 
 def month_starts(first: date, last: date, step_months: int = 1) -> list[date]:
@@ -113,8 +117,19 @@ def attribute_features(s: Settings) -> list[Column]:
 def _registry(spark: SparkSession, asof: DataFrame, s: Settings) -> tuple[DataFrame, DataFrame]:
     """(versions valid at each T for enterprises founded before T, change counts over 2 years)."""
     dim = tables.read(spark, tables.DIM_ENTERPRISE, s)
+    regions = tables.read(spark, tables.DIM_REGION, s).select(
+        "region_code", "province_name", "city_name", "region_name"
+    )
+    street = street_key(
+        F.col("address"),
+        F.col("region_code"),
+        F.col("province_name"),
+        F.col("city_name"),
+        F.col("region_name"),
+    )
     at = (
-        dim.crossJoin(asof)
+        dim.join(F.broadcast(regions), "region_code", "left")
+        .crossJoin(asof)
         .where(tables.known_before(F.col("as_of")) & (F.col("founded_on") < F.col("as_of")))
         .select(
             "as_of",
@@ -126,6 +141,7 @@ def _registry(spark: SparkSession, asof: DataFrame, s: Settings) -> tuple[DataFr
             "reg_capital_yuan",
             "legal_rep_token",
             "address_token",
+            street.alias("street_key"),
             "attributes",
             (
                 ~F.coalesce(F.col("status_code").isin(*CLOSED_STATUSES), F.lit(False))
@@ -295,6 +311,58 @@ def _associations(base: DataFrame, by: str, prefix: str) -> DataFrame:
     return out
 
 
+def street_key(address: Column, region_code: Column, *names: Column) -> Column:
+    """The street an address lies on: the district code and the address text before its first
+    house number, after the leading administrative ``names`` (province, city, district, in that
+    order, each where the address starts with it) and spaces are taken off, so
+    ``广东省深圳市南山区科技园路18号B座`` and ``南山区科技园路 1号`` are both
+    ``440305|科技园路``. NULL when the address has no number: such an enterprise has no street
+    neighbours. Silver addresses are already half-width (``clean_text``)."""
+    text = F.regexp_replace(address, r"\s+", "")
+    for name in names:
+        starts = name.isNotNull() & (F.length(name) > 0) & text.startswith(name)
+        text = F.when(starts, text.substr(F.length(name) + 1, F.length(text))).otherwise(text)
+    before = F.regexp_replace(F.regexp_extract(text, r"^(\D+?)\d", 1), r"第$", "")
+    return F.when(before != "", F.concat_ws("|", region_code, before))
+
+
+def _neighbourhood(base: DataFrame) -> DataFrame:
+    """Rates among the *other* enterprises on the same street at the same T, shrunk towards the
+    lake's rate at T by :data:`NEIGHBOUR_PRIOR`; an enterprise without a street gets the
+    lake's rate. Inputs are the point-in-time counts already in ``base``, so the rates are
+    point in time too."""
+    flags = base.select(
+        "as_of",
+        "uscc",
+        "street_key",
+        F.col("findings_3y").cast("double").alias("_f"),
+        F.col("inspections_3y").cast("double").alias("_i"),
+        F.col("complaints_12m").cast("double").alias("_c"),
+        (F.col("penalties_2y") > 0).cast("double").alias("_p"),
+    )
+    lake = flags.groupBy("as_of").agg(
+        (F.sum("_f") / F.greatest(F.sum("_i"), F.lit(1.0))).alias("_rf"),
+        F.avg("_c").alias("_rc"),
+        F.avg("_p").alias("_rp"),
+    )
+    g = Window.partitionBy("as_of", "street_key")
+    on_street = F.col("street_key").isNotNull()
+
+    def others(c: str) -> Column:
+        return F.when(on_street, F.sum(c).over(g) - F.col(c)).otherwise(0.0)
+
+    k = F.lit(NEIGHBOUR_PRIOR)
+    n = F.when(on_street, F.count(F.lit(1)).over(g) - 1).otherwise(0).cast("double")
+    return flags.join(F.broadcast(lake), "as_of").select(
+        "as_of",
+        "uscc",
+        n.alias("street_neighbours"),
+        ((others("_f") + k * F.col("_rf")) / (others("_i") + k)).alias("street_finding_rate_3y"),
+        ((others("_c") + k * F.col("_rc")) / (n + k)).alias("street_complaints_12m"),
+        ((others("_p") + k * F.col("_rp")) / (n + k)).alias("street_penalised_share_2y"),
+    )
+
+
 def features_frame(
     spark: SparkSession, as_of: Iterable[date], settings: Settings | None = None
 ) -> DataFrame:
@@ -328,6 +396,8 @@ def features_frame(
         ["as_of", "uscc"],
         "left",
     )
+    # Like associations, neighbours are every enterprise registered at T on the street.
+    df = df.join(_neighbourhood(df), ["as_of", "uscc"], "left")
     df = df.fillna(
         0,
         subset=[
@@ -413,4 +483,5 @@ __all__ = [
     "features_frame",
     "month_starts",
     "read_features",
+    "street_key",
 ]

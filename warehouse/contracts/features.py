@@ -305,6 +305,39 @@ FEATURES: tuple[Feature, ...] = (
         "同一住所的企业{v}家在异常/失信名录",
         "{v} enterprises at the same address on a list",
     ),
+    # neighbourhood: the other enterprises on the same street (shrunk towards the lake's rates)
+    Feature(
+        "street_neighbours",
+        "neighbourhood",
+        0,
+        "同一街道另有企业{v}家",
+        "{v} other enterprises on the same street",
+    ),
+    Feature(
+        "street_finding_rate_3y",
+        "neighbourhood",
+        1,
+        "所在街道其他企业近3年检查问题发现率{v}",
+        "inspections of other enterprises on the same street found problems {v} of the time "
+        "in 3 years",
+        "{:.0%}",
+    ),
+    Feature(
+        "street_complaints_12m",
+        "neighbourhood",
+        1,
+        "所在街道其他企业近12个月平均投诉举报{v}件",
+        "other enterprises on the same street drew {v} complaints each in 12 months",
+        "{:.2f}",
+    ),
+    Feature(
+        "street_penalised_share_2y",
+        "neighbourhood",
+        1,
+        "所在街道其他企业近2年受处罚比例{v}",
+        "{v} of other enterprises on the same street penalised in 2 years",
+        "{:.0%}",
+    ),
 )
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
