@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -12,6 +13,12 @@ from typing import Any
 import pytest
 
 from warehouse.settings import Settings
+
+# A pytest-xdist worker runs under a bare __main__ (no __spec__, no __file__), which
+# pyspark.sql.connect takes for its own doctest runner and exits on when Spark Connect's extras
+# are missing (GX imports it). Give that module the file it looks for.
+if not hasattr(sys.modules["__main__"], "__file__"):
+    sys.modules["__main__"].__file__ = "<pytest-xdist worker>"
 
 
 @pytest.fixture(scope="session")
@@ -116,3 +123,15 @@ def downstream_world(spark, delivered_world, tmp_path_factory) -> Settings:
             )
     build_marts(spark, None, s)
     return s
+
+
+SHARED_WORLDS = {"delivered_world", "downstream_world"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group tests for ``pytest -n 2 --dist loadgroup`` (what ``make test`` runs): every test
+    that reads a session world in one worker, so each world is built once; the others a file
+    at a time, so module fixtures are built once too."""
+    for item in items:
+        group = "worlds" if SHARED_WORLDS & set(item.fixturenames) else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
