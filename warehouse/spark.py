@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from delta import configure_spark_with_delta_pip
@@ -17,6 +18,10 @@ def get_spark(settings: Settings | None = None, app_name: str = "risk-insight") 
     cached under ``~/.ivy2*``; nothing is committed to the repository.
     """
     s = settings or get_settings()
+    # PySpark names the executors' Python from this variable (the conf below only reaches
+    # spark-submit): without it a cluster's executors run whichever python3 is on their PATH.
+    # A cluster whose nodes keep the environment elsewhere sets PYSPARK_PYTHON to that path.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.appName(app_name)
         .master(s.spark_master)

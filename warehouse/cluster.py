@@ -1,0 +1,127 @@
+"""A standalone Spark cluster on this machine: one master and one worker, started from the
+pyspark package's own ``bin/spark-class`` (no separate Spark install).
+
+It exists to prove that the jobs run unchanged against a cluster master: ``make cluster-demo``
+and ``tests/test_cluster.py`` point ``spark_master`` at it and nothing else. A real cluster
+(YARN, Kubernetes, a managed Spark) is reached the same way, through settings (README, "Running
+on a cluster").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyspark
+
+
+def spark_home() -> Path:
+    """``SPARK_HOME`` when set, else the pyspark package (its pip wheel carries bin/ and jars/)."""
+    return Path(os.environ.get("SPARK_HOME") or Path(pyspark.__file__).parent)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    """A running standalone cluster: the URL drivers connect to, and the master's web UI."""
+
+    master_url: str  # spark://127.0.0.1:<port>, for settings.spark_master
+    ui_url: str  # http://127.0.0.1:<port>
+
+    def state(self) -> dict:
+        """The master's own account (``/json/``): workers, cores, running and completed apps."""
+        with urllib.request.urlopen(f"{self.ui_url}/json/", timeout=5) as reply:
+            return json.load(reply)
+
+    def completed_apps(self) -> list[str]:
+        """Names of the applications that ran on this cluster and finished, oldest first."""
+        return [app["name"] for app in reversed(self.state().get("completedapps", []))]
+
+
+def _alive_workers(cluster: LocalCluster) -> int:
+    try:
+        return int(cluster.state().get("aliveworkers", 0))
+    except OSError:
+        return 0
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@contextmanager
+def local_cluster(
+    work_dir: str | Path, cores: int = 2, memory: str = "6g", timeout_s: float = 180.0
+) -> Iterator[LocalCluster]:
+    """Start a standalone master and one worker (``cores``, ``memory``) on 127.0.0.1 and
+    yield it once the worker has registered (``.master_url`` is ``spark://127.0.0.1:<port>``).
+
+    Both are stopped on exit, also when the body raises. Their logs and the executors' work
+    folders are under ``work_dir``. Raises ``RuntimeError`` (with the logs' tail) when the
+    worker has not registered within ``timeout_s``.
+    """
+    work = Path(work_dir).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    port, ui_port, worker_ui = _free_port(), _free_port(), _free_port()
+    cluster = LocalCluster(f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui_port}")
+    master_url = cluster.master_url
+    spark_class = str(spark_home() / "bin" / "spark-class")
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(spark_home()),
+        "SPARK_LOCAL_IP": "127.0.0.1",  # never bind the machine's other interfaces
+        "SPARK_WORKER_DIR": str(work / "worker"),
+    }
+    procs: list[subprocess.Popen] = []
+    logs = {name: work / f"{name}.log" for name in ("master", "worker")}
+    commands = {
+        "master": [spark_class, "org.apache.spark.deploy.master.Master",
+                   "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(ui_port)],
+        "worker": [spark_class, "org.apache.spark.deploy.worker.Worker",
+                   "--host", "127.0.0.1", "--cores", str(cores), "--memory", memory,
+                   "--webui-port", str(worker_ui), "--work-dir", str(work / "worker"),
+                   master_url],
+    }  # fmt: skip
+    try:
+        for name, command in commands.items():
+            with logs[name].open("w") as log:
+                procs.append(
+                    subprocess.Popen(
+                        command,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )  # fmt: skip
+                )
+        deadline = time.monotonic() + timeout_s
+        while _alive_workers(cluster) < 1:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                tails = {n: logs[n].read_text(errors="replace")[-2000:] for n in logs}
+                raise RuntimeError(f"the local Spark cluster did not come up: {tails}")
+            time.sleep(1)
+        yield cluster
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
