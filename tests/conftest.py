@@ -129,7 +129,7 @@ SHARED_WORLDS = {"delivered_world", "downstream_world"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group tests for ``pytest -n 2 --dist loadgroup`` (what ``make test`` runs): every test
+    """Group tests for ``pytest -n 2 --dist loadgroup`` (``make test TEST_WORKERS=2``): every test
     that reads a session world in one worker, so each world is built once; the others a file
     at a time, so module fixtures are built once too."""
     for item in items:

@@ -85,13 +85,12 @@ def local_cluster(
     work.mkdir(parents=True, exist_ok=True)
     port, ui_port, worker_ui = _free_port(), _free_port(), _free_port()
     cluster = LocalCluster(f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui_port}")
-    master_url = cluster.master_url
-    spark_class = str(spark_home() / "bin" / "spark-class")
+    home = spark_home()
+    spark_class = str(home / "bin" / "spark-class")
     env = {
         **os.environ,
-        "SPARK_HOME": str(spark_home()),
+        "SPARK_HOME": str(home),
         "SPARK_LOCAL_IP": "127.0.0.1",  # never bind the machine's other interfaces
-        "SPARK_WORKER_DIR": str(work / "worker"),
     }
     procs: list[subprocess.Popen] = []
     logs = {name: work / f"{name}.log" for name in ("master", "worker")}
@@ -101,7 +100,7 @@ def local_cluster(
         "worker": [spark_class, "org.apache.spark.deploy.worker.Worker",
                    "--host", "127.0.0.1", "--cores", str(cores), "--memory", memory,
                    "--webui-port", str(worker_ui), "--work-dir", str(work / "worker"),
-                   master_url],
+                   cluster.master_url],
     }  # fmt: skip
     try:
         for name, command in commands.items():
@@ -113,7 +112,7 @@ def local_cluster(
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         start_new_session=True,
-                    )  # fmt: skip
+                    )
                 )
         deadline = time.monotonic() + timeout_s
         while _alive_workers(cluster) < 1:
