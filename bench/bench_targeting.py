@@ -1,14 +1,16 @@
 """Bench: targeting side by side (#19): history features, + a bureau's extra attributes,
-+ neighbourhood, each with and without inspector adjustment.
++ its licensing events, + neighbourhood, each with and without inspector adjustment.
 
 For each inspector spread (the simulator's ``inspector_spread``: 0 = every inspector finds what
 is there), one synthetic world is simulated in which licensed trades (``licence_signal``) and
 streets (``street_signal``) carry risk, and run through the real pipeline (every delivery
 through run_day, gold features). The bureau's registry mapping here is the shipped one plus
 the attribute ``business_scope`` read from the 经营范围 column through keywords
-(:data:`SCOPE_ATTRIBUTE`), exactly as a bureau would declare it. Then the same backtest
-schedule is run for each recipe: the feature set (history = the built-in catalogue without the
-neighbourhood family; + attributes; + neighbourhood) as recorded, and with inspector effects
+(:data:`SCOPE_ATTRIBUTE`), exactly as a bureau would declare it, and its licensing export read
+as the event source (the simulator's ``licensing.yaml``: licences granted, licences revoked).
+Then the same backtest schedule is run for each recipe: the feature set (history = the
+built-in catalogue without the neighbourhood, attribute and event families; + attributes;
++ events; + neighbourhood, each adding to the one before) as recorded, and with inspector effects
 taken out of learning and judging (models/inspectors.py). Reported per world and recipe, as
 means over the folds on random draws (weighted): AUC, precision at the C+D budget on the
 outcomes as recorded and inspector-adjusted, the oracle's precision, model / oracle, and the
@@ -35,6 +37,7 @@ from models.retrain import ensure_features, frame_source  # noqa: E402
 from models.train import backtest, data_span, schedule_for_span  # noqa: E402
 from pipelines.run import delivery_dates, run_day  # noqa: E402
 from pipelines.simulator import SimulationConfig, simulate  # noqa: E402
+from pipelines.simulator.exports import LICENSING_MAPPING  # noqa: E402
 from warehouse.contracts import SHIPPED_MAPPINGS, catalogue  # noqa: E402
 from warehouse.contracts.model_policy import load_model_policy  # noqa: E402
 from warehouse.settings import Settings  # noqa: E402
@@ -44,7 +47,7 @@ HEADER = (
     "| spread | recipe | folds | AUC | precision at budget | adjusted | oracle | model / oracle "
     "| s.d. of effects | backtest s |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
-FEATURE_SETS = ("history", "+ attributes", "+ neighbourhood")
+FEATURE_SETS = ("history", "+ attributes", "+ events", "+ neighbourhood")
 LICENCE_SIGNAL = 1.0  # the simulator's licensed-trade effects at full strength
 STREET_SIGNAL = 0.8  # s.d. of a street's log-odds effect
 # How a bureau would declare its 经营范围 column (appended to the shipped registry mapping).
@@ -72,10 +75,10 @@ attributes:
 def feature_sets(s: Settings) -> dict[str, dict]:
     """The catalogue of each recipe's features, by name."""
     full = catalogue(s)
-    history = {n: f for n, f in full.items()
-               if f.family not in ("neighbourhood", "attribute")}  # fmt: skip
-    attributes = {n: f for n, f in full.items() if f.family != "neighbourhood"}
-    return dict(zip(FEATURE_SETS, (history, attributes, full), strict=True))
+    left_out = (("neighbourhood", "event", "attribute"), ("neighbourhood", "event"),
+                ("neighbourhood",), ())  # fmt: skip
+    sets = [{n: f for n, f in full.items() if f.family not in out} for out in left_out]
+    return dict(zip(FEATURE_SETS, sets, strict=True))
 
 
 def world(spark, root: Path, enterprises: int, years: int, spread: float, seed: int) -> Settings:
@@ -85,6 +88,7 @@ def world(spark, root: Path, enterprises: int, years: int, spread: float, seed: 
     shutil.copytree(SHIPPED_MAPPINGS, sources)
     registry = sources / "registry.yaml"
     registry.write_text(registry.read_text(encoding="utf-8") + SCOPE_ATTRIBUTE, encoding="utf-8")
+    shutil.copy(LICENSING_MAPPING, sources / "event.yaml")
     s = Settings(lake_root=str(root / "lake"), landing_root=str(root / "landing"),
                  sources_dir=str(sources), pii_key="bench-key-not-secret",
                  secrets_dir=str(root / "secrets"))  # fmt: skip
@@ -146,9 +150,12 @@ def main() -> int:
 inspector's detection; 0 = inspectors alike), with licensed trades in the business scope
 (licence_signal {LICENCE_SIGNAL:g}) and streets (street_signal {STREET_SIGNAL:g}) carrying
 risk; landed through run_day with the bureau's registry mapping declaring `business_scope`
-(经营范围 keywords), backtested on the model policy's schedule. Recipes: history = the
-built-in features without the neighbourhood family; + attributes adds `attr_business_scope`;
-+ neighbourhood adds the street rates. Means over folds, random-draw inspections, weighted.
+(经营范围 keywords) and its licensing export read as the event source (licences granted;
+licences revoked or business suspended, which follow hidden risk), backtested on the model
+policy's schedule. Recipes: history = the built-in features without the neighbourhood family;
++ attributes adds `attr_business_scope`; + events adds `evt_licence_granted` and
+`evt_licence_revoked`; + neighbourhood adds the street rates. Means over folds, random-draw
+inspections, weighted.
 "adjusted" = precision on outcomes adjusted for the inspector (what the gate judges when the
 policy adjusts); "backtest s" of a world's first recipe includes loading its frames.
 

@@ -37,7 +37,7 @@ from models.train import Model, model_version
 from pipelines.features.build import delta_version, input_versions
 from warehouse import storage, tables
 from warehouse.audit import champion
-from warehouse.contracts import ATTRIBUTE_PREFIX
+from warehouse.contracts import ATTRIBUTE_PREFIX, EVENT_PREFIX
 from warehouse.contracts.features import BY_NAME
 from warehouse.contracts.model_policy import HORIZON_DAYS
 from warehouse.settings import Settings
@@ -167,9 +167,12 @@ population they stand for. Inspections reported as unreachable (无法联系) or
 
 
 def family_of(feature: str) -> str:
-    """The catalogue family of a model feature (``attribute`` for a mapping's ``attr_*``)."""
+    """The catalogue family of a model feature (``attribute`` for a mapping's ``attr_*``,
+    ``event`` for its ``evt_*``)."""
     if feature.startswith(ATTRIBUTE_PREFIX):
         return "attribute"
+    if feature.startswith(EVENT_PREFIX):
+        return "event"
     return BY_NAME[feature].family if feature in BY_NAME else "other"
 
 

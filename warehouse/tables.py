@@ -260,6 +260,25 @@ FCT_COMPLAINT = Table(
     description="投诉举报 / complaints and tip-offs (12315)",
 )
 
+FCT_EVENT = Table(
+    "silver",
+    "fct_event",
+    _schema(
+        _col("event_id", S, False),
+        _col("uscc", S, False),
+        _col("kind", S),  # the bureau's word
+        _col("kind_code", S, False),  # the kind it means, as the event mapping declares it
+        _col("event_on", D, False),
+        _col("detail", S),
+        _col("authority", S),
+        _col("reported_on", D),
+        SILVER_LINEAGE,
+    ),
+    keys=("event_id", "kind_code", "event_on"),
+    description="其他企业事项 / enterprise events of the kinds the event mapping declares "
+    "(e.g. 准予许可, 吊销许可证), each a point-in-time model feature evt_<kind>",
+)
+
 DIM_REGION = Table(
     "silver",
     "dim_region",
@@ -387,11 +406,11 @@ ENTERPRISE_FEATURES = Table(
 
 def enterprise_features(settings: Settings | None = None) -> Table:
     """gold.enterprise_features as the mappings in force declare it: the built-in features,
-    then one column per declared enterprise attribute (``attr_<name>``, text when
-    categorical, double when numeric). Columns of attributes declared since the table was
-    created are added by :func:`ensure`."""
+    then one column per declared feature (attributes ``attr_<name>``, text when categorical,
+    double when numeric; event kinds ``evt_<kind>``, double). Columns declared since the
+    table was created are added by :func:`ensure`."""
     extra = [_col(f.name, S if f.categorical else T.DoubleType())
-             for f in contracts.attribute_features(settings)]  # fmt: skip
+             for f in contracts.declared_features(settings)]  # fmt: skip
     if not extra:
         return ENTERPRISE_FEATURES
     fields = ENTERPRISE_FEATURES.schema.fields
@@ -772,7 +791,9 @@ AUDIT_EVENTS = Table(
     "(OS user, host, pid, Airflow run); append-only",
 )
 
-SILVER_FACTS = (FCT_ANNUAL_REPORT, FCT_PENALTY, FCT_LIST_ENTRY, FCT_INSPECTION, FCT_COMPLAINT)
+SILVER_FACTS = (
+    FCT_ANNUAL_REPORT, FCT_PENALTY, FCT_LIST_ENTRY, FCT_INSPECTION, FCT_COMPLAINT, FCT_EVENT
+)  # fmt: skip
 
 ALL_TABLES: tuple[Table, ...] = (
     *BRONZE.values(),

@@ -14,6 +14,7 @@ from pipelines.conform import (
     dim_enterprise,
     fct_annual_report,
     fct_complaint,
+    fct_event,
     fct_inspection,
     fct_list_entry,
     fct_penalty,
@@ -38,6 +39,7 @@ FACT_MODELS: tuple[FactModel, ...] = (
     fct_list_entry.SERIOUS,
     fct_inspection.MODEL,
     fct_complaint.MODEL,
+    fct_event.MODEL,
 )
 
 

@@ -13,6 +13,8 @@ known from ``entered_on`` and the removal from ``reported_on``.
 Registry attributes at T come from the SCD2 version with ``valid_from < T`` that was still
 valid at T — the canonical ones and those the registry mapping declares (``attributes``), which
 become the features ``attr_<name>`` the mapping describes (:func:`attribute_features`).
+Each event kind the event mapping declares becomes ``evt_<kind>``: the enterprise's events of
+that kind dated in the kind's window before T and reported before T (:func:`_events`).
 Every as-of date is computed in one pass (records cross-joined with the dates) and written
 with ``replaceWhere`` on the ``as_of`` partitions, so a rebuild is idempotent.
 """
@@ -28,9 +30,16 @@ from pyspark.sql import functions as F
 
 from pipelines.normalise import clean_word
 from warehouse import contracts, tables
-from warehouse.contracts import ATTRIBUTE_PREFIX, CLOSED_STATUSES, OBSERVED_RESULTS, Attribute
+from warehouse.contracts import (
+    ATTRIBUTE_PREFIX,
+    CLOSED_STATUSES,
+    EVENT_PREFIX,
+    OBSERVED_RESULTS,
+    Attribute,
+    EventKind,
+)
 from warehouse.contracts.features import FEATURE_NAMES, SEGMENTS
-from warehouse.contracts.mapping import ATTRIBUTE_SOURCES, KEYWORD_JOIN
+from warehouse.contracts.mapping import ATTRIBUTE_SOURCES, EVENT_SOURCES, KEYWORD_JOIN
 from warehouse.settings import Settings, get_settings
 
 HALF_LIFE_DAYS = 365.0  # recency weight of a penalty halves each year
@@ -112,6 +121,32 @@ def attribute_features(s: Settings) -> list[Column]:
             text = F.element_at(F.col("attributes"), F.lit(name))
             out.append(attribute_value(attr, text).alias(ATTRIBUTE_PREFIX + name))
     return out
+
+
+def event_kinds(s: Settings) -> dict[str, EventKind]:
+    """The event kinds the mappings in force declare, by name (empty when none does)."""
+    return {
+        name: kind
+        for source, mapping in contracts.mappings(s).items()
+        if source in EVENT_SOURCES
+        for name, kind in mapping.events.items()
+    }
+
+
+def _events(
+    spark: SparkSession, asof: DataFrame, kinds: dict[str, EventKind], s: Settings
+) -> DataFrame:
+    """Per (T, enterprise): ``evt_<kind>``, events of each kind in its window before T."""
+    e = _known(tables.read(spark, tables.FCT_EVENT, s), asof, "event_on", F.col("reported_on"))
+    age = _days_before(F.col("event_on"))
+    return e.groupBy("as_of", "uscc").agg(
+        *[
+            F.sum(((F.col("kind_code") == name) & (age <= k.window_days)).cast("int")).alias(
+                EVENT_PREFIX + name
+            )
+            for name, k in kinds.items()
+        ]
+    )
 
 
 def _registry(spark: SparkSession, asof: DataFrame, s: Settings) -> tuple[DataFrame, DataFrame]:
@@ -378,6 +413,10 @@ def features_frame(
         _complaints(spark, asof, s),
         _annual_reports(spark, asof, reg, s),
     ]
+    kinds = event_kinds(s)
+    events = [EVENT_PREFIX + name for name in kinds]
+    if kinds:
+        parts.append(_events(spark, asof, kinds, s))
     df = reg
     for part in parts:
         df = df.join(part, ["as_of", "uscc"], "left")
@@ -386,7 +425,7 @@ def features_frame(
         "penalties_1y", "penalties_2y", "penalties_5y", "penalty_recency_score",
         "penalty_amount_2y", "on_abnormal_list", "on_serious_list", "list_entries_3y",
         "inspections_3y", "findings_3y", "complaints_3m", "complaints_12m", "complaint_trend",
-        "reports_late_3y", "reports_missing_3y",
+        "reports_late_3y", "reports_missing_3y", *events,
     ]  # fmt: skip
     df = df.fillna(0, subset=zero)
     # Associations count every enterprise registered at T (closed ones keep their record).
@@ -420,6 +459,7 @@ def features_frame(
             if c not in ("age_years", "reg_capital_10k", "ent_type", "industry", "region_code")
         ],
         *attribute_features(s),
+        *[F.col(c).cast("double").alias(c) for c in events],
         F.when(capital < 1e6, "small <1M")
         .when(capital < 1e7, "medium 1M-10M")
         .when(capital.isNotNull(), "large >=10M")
@@ -480,6 +520,7 @@ __all__ = [
     "SEGMENTS",
     "attribute_value",
     "build_features",
+    "event_kinds",
     "features_frame",
     "month_starts",
     "read_features",

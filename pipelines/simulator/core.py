@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 from pipelines.simulator.config import HANDLING, SimulationConfig, SimulationSummary
 from pipelines.simulator.defects import Context, inject
 from pipelines.simulator.dynamics import Events, simulate_events
-from pipelines.simulator.exports import Export, exports, written_exports
-from pipelines.simulator.records import all_rows, day_number, deliveries
+from pipelines.simulator.exports import Export, exports, licensing_export, written_exports
+from pipelines.simulator.records import all_rows, day_number, deliveries, licensing_rows
 from pipelines.simulator.world import World, build_world
 from pipelines.simulator.writer import write_extract
 
@@ -159,6 +159,14 @@ def simulate(
     # defects pick their fields among the mapped ones (exports()): the scope column stays clean
     inject(frames, config.defects, ctx)
     say("defects injected")
+    if scope:  # the licensing export, clean (defects are drawn before it joins)
+        events = deliveries(
+            licensing_rows(world, ev, config.seed),
+            licensing_export().natural_key,
+            config.history_date,
+            config.end_date,
+        )
+        frames["event"] = events.assign(_defect="", _dfield="", _malformed="", _busy=False)
 
     folders = list(range(history, end + 1))
     manifest = _write_landing(out, frames, folders, written_exports(scope))

@@ -285,6 +285,61 @@ def complaint_rows(world: World, ev: Events, rng: np.random.Generator, late_rate
     return _meta(df, day + _lag(rng, 0, 2, n) + extra, day, c["ent"], late)
 
 
+# Licensing decisions (written when licences carry risk): each month a licensed enterprise has
+# its licence revoked or its business suspended with probability REVOKE_PER_RISK x its true
+# finding probability that month, and is granted or renewed a licence at GRANT_RATE (any
+# enterprise at UNLICENSED_GRANT_RATE): a revocation is a signal of hidden risk that every
+# enterprise carries, inspected or not.
+REVOKE_PER_RISK = 0.1
+GRANT_RATE = 0.01
+UNLICENSED_GRANT_RATE = 0.003
+REVOKE_WORDS = ("吊销许可证", "撤销许可", "责令停产停业")
+GRANT_WORDS = ("准予许可", "准予延续")
+
+
+def licensing_rows(world: World, ev: Events, seed: int) -> pd.DataFrame:
+    """One row per licensing decision (event source), from a stream of its own ([seed, 12]),
+    so the other sources are the same with or without it."""
+    rng = np.random.default_rng([seed, 12])
+    tr = ev.true_risk
+    ent_i = tr["ent"].to_numpy().astype(int)
+    licences = world.ent["licences"].to_numpy()
+    licensed = np.array([len(ts) > 0 for ts in licences])[ent_i]
+    u = rng.random(len(tr))
+    revoke = licensed & (u < REVOKE_PER_RISK * tr["true_p"].to_numpy())
+    grant = ~revoke & (u > 1 - np.where(licensed, GRANT_RATE, UNLICENSED_GRANT_RATE))
+    pick = revoke | grant
+    start = ev.months[tr["month"].to_numpy()[pick].astype(int)].astype("datetime64[D]")
+    day = start + rng.integers(0, 28, pick.sum()).astype("timedelta64[D]")
+    who = ent_i[pick]
+    order = np.lexsort((who, day))
+    day, who, revoked = day[order], who[order], revoke[pick][order]
+    n = len(who)
+    ent = world.ent.iloc[who]
+    place = _place(world).loc[ent["region_code"].to_numpy()]
+    year = day.astype("datetime64[Y]").astype(int) + 1970
+    seq = pd.DataFrame({"y": year}).groupby("y").cumcount().to_numpy() + 1
+    trade = [(ts[rng.integers(len(ts))] if ts else "食品经营") + "许可证" for ts in licences[who]]
+    word = np.where(
+        revoked,
+        rng.choice(np.array(REVOKE_WORDS), size=n),
+        rng.choice(np.array(GRANT_WORDS), size=n),
+    )
+    reported = day + _lag(rng, 1, 10, n)
+    df = pd.DataFrame(
+        {
+            "event_id": [f"许决〔{y}〕{s:06d}号" for y, s in zip(year, seq, strict=True)],
+            "uscc": ent["uscc"].to_numpy(),
+            "kind": word,
+            "event_on": iso(day),
+            "detail": trade,
+            "authority": place["district_authority"].to_numpy(),
+            "reported_on": iso(reported),
+        }
+    )
+    return _meta(df, reported + _lag(rng, 0, 2, n), day, who)
+
+
 def all_rows(
     world: World, ev: Events, seed: int, late_rate: float, scope: bool = False
 ) -> dict[str, pd.DataFrame]:

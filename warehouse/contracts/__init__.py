@@ -4,7 +4,8 @@ that say how a bureau's files are read into them.
 ``mappings(settings)`` is the set in force: the folder ``settings.sources_dir`` (a bureau's
 own), or the shipped ``mappings/`` folder, which describes the demo bureau's extracts (the
 source simulator's files) like any other bureau's. ``catalogue(settings)`` is the feature
-catalogue in force: the built-in features and those of the attributes the mappings declare.
+catalogue in force: the built-in features and those the mappings declare (attributes and
+event kinds).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from warehouse.contracts.canonical import (
 from warehouse.contracts.features import BY_NAME, Feature
 from warehouse.contracts.mapping import (
     ATTRIBUTE_PREFIX,
+    EVENT_PREFIX,
     Attribute,
+    EventKind,
     MappingError,
     SourceMapping,
     header_key,
@@ -60,30 +63,33 @@ def mapping(source: str, settings: Settings | None = None) -> SourceMapping:
     return found[source]
 
 
-def attribute_features(settings: Settings | None = None) -> tuple[Feature, ...]:
-    """The gold features of every attribute the mappings in force declare, in mapping order."""
-    return tuple(f for m in mappings(settings).values() for f in m.attribute_features())
+def declared_features(settings: Settings | None = None) -> tuple[Feature, ...]:
+    """The gold features the mappings in force declare (attributes, then event kinds, per
+    mapping in source order)."""
+    return tuple(f for m in mappings(settings).values() for f in m.declared_features())
 
 
 def catalogue(settings: Settings | None = None) -> dict[str, Feature]:
-    """Every feature in force by name: the built-in catalogue, then the declared attributes'."""
-    return {**BY_NAME, **{f.name: f for f in attribute_features(settings)}}
+    """Every feature in force by name: the built-in catalogue, then the declared ones."""
+    return {**BY_NAME, **{f.name: f for f in declared_features(settings)}}
 
 
 __all__ = [
     "ATTRIBUTE_PREFIX",
     "CANONICAL",
     "CLOSED_STATUSES",
+    "EVENT_PREFIX",
     "OBSERVED_RESULTS",
     "SHIPPED_MAPPINGS",
     "Attribute",
     "CanonicalSource",
+    "EventKind",
     "MappingError",
     "SourceMapping",
     "Vocabulary",
-    "attribute_features",
     "canonical",
     "catalogue",
+    "declared_features",
     "header_key",
     "load_mapping",
     "load_mappings",

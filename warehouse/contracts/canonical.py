@@ -47,6 +47,8 @@ class Vocabulary:
     values: dict[str, tuple[str, str]]  # code -> (Chinese label, English label)
     closed: bool = True
     default: str | None = None
+    # the values are the kinds the source mapping declares (its ``events``), not fixed here
+    declared: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,11 +161,24 @@ COMPLAINT = CanonicalSource(
     pii=("complainant_phone",),
     dates=("received_on",),
 )
+# Enterprise events of kinds the other sources do not hold (许可准予 / 吊销许可证 / 行政奖励 …):
+# the mapping declares each kind (its words, window, direction and reason templates) and each
+# becomes a point-in-time model feature ``evt_<kind>``; see mapping.EventKind.
+EVENT = CanonicalSource(
+    name="event",
+    fields=("event_id", "uscc", "kind", "event_on", "detail", "authority", "reported_on"),
+    key=("event_id", "kind", "event_on"),
+    required=("event_id", "uscc", "kind", "event_on"),
+    dates=("event_on", "reported_on"),
+    vocabularies={"kind": Vocabulary({}, declared=True)},
+)
 
 CANONICAL: dict[str, CanonicalSource] = {
     s.name: s
-    for s in (REGISTRY, ANNUAL_REPORT, PENALTY, ABNORMAL_LIST, SERIOUS_LIST, INSPECTION, COMPLAINT)
-}
+    for s in (
+        REGISTRY, ANNUAL_REPORT, PENALTY, ABNORMAL_LIST, SERIOUS_LIST, INSPECTION, COMPLAINT, EVENT
+    )
+}  # fmt: skip
 
 
 def canonical(name: str) -> CanonicalSource:

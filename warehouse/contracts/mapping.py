@@ -15,6 +15,12 @@ canonical fields (licences held, business scope, premises type, floor area …).
 silver with its enterprise's SCD2 version and becomes the point-in-time model feature
 ``attr_<name>`` with the mapping's monotone direction and reason templates (see
 :class:`Attribute`), so a bureau adds a feature without writing Python.
+
+The ``event`` mapping declares ``events``: kinds of enterprise events beyond the canonical
+sources (licences granted or revoked, awards, product recalls …), each with the bureau's words
+for it (``vocabularies.kind``), a window and reason templates (:class:`EventKind`). Each kind
+becomes the point-in-time model feature ``evt_<kind>``: the enterprise's events of that kind
+in the window before the as-of date.
 """
 
 from __future__ import annotations
@@ -78,6 +84,8 @@ class FieldMap(BaseModel):
 
 ATTRIBUTE_PREFIX = "attr_"  # gold feature column of attribute x: attr_x (never a built-in's)
 ATTRIBUTE_SOURCES = ("registry",)  # sources whose rows are versions of an enterprise
+EVENT_PREFIX = "evt_"  # gold feature column of event kind x: evt_x
+EVENT_SOURCES = ("event",)  # sources whose kinds the mapping declares
 KEYWORD_JOIN = "、"  # several keywords found in one text: their values joined in mapping order
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -209,6 +217,39 @@ class Attribute(BaseModel):
         )
 
 
+class EventKind(BaseModel):
+    """A kind of enterprise event the mapping declares; gold feature ``evt_<kind>`` at each
+    as-of date T is the number of the enterprise's events of this kind dated in the
+    ``window_days`` before T and known (reported) before T.
+
+    ``direction`` is the model's monotone constraint: +1 (the default) when more such events
+    never lower the risk (a licence revoked), 0 when the model may learn either way (a licence
+    granted). Only a +1 kind can be a reason, when its count is above zero; ``zh`` / ``en``
+    are the reason templates (``{v}`` the count)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title_zh: str = Field(min_length=1)
+    title_en: str = Field(min_length=1)
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+    direction: Literal[0, 1] = 1
+    window_days: int = Field(365, ge=1, le=3660)
+
+    @model_validator(mode="after")
+    def _templates(self) -> EventKind:
+        for key in ("zh", "en"):
+            try:
+                getattr(self, key).format(v="1")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"{key}: a template may only name {{v}} ({exc})") from None
+        return self
+
+    def feature(self, name: str) -> Feature:
+        """The catalogue entry of this kind's gold feature ``evt_<name>``."""
+        return Feature(EVENT_PREFIX + name, "event", self.direction, self.zh, self.en)
+
+
 class CsvOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -263,6 +304,7 @@ class SourceMapping(BaseModel):
     key: list[str] | None = None
     delivery: Delivery = Field(default_factory=Delivery)
     attributes: dict[str, Attribute] = Field(default_factory=dict)
+    events: dict[str, EventKind] = Field(default_factory=dict)
     path: str = Field("", exclude=True)  # the file it was loaded from
 
     @field_validator("fields", mode="before")
@@ -315,7 +357,13 @@ class SourceMapping(BaseModel):
             if name not in self.fields:
                 raise ValueError(f"vocabularies.{name}: {name} is not a mapped field")
             canon = spec.vocabularies.get(name)
-            if canon is not None and (bad := sorted(set(vocab) - set(canon.values))):
+            if canon is not None and canon.declared:
+                if bad := sorted(set(vocab) - set(self.events)):
+                    raise ValueError(
+                        f"vocabularies.{name}: {bad} are not kinds declared in events "
+                        f"{list(self.events)}"
+                    )
+            elif canon is not None and (bad := sorted(set(vocab) - set(canon.values))):
                 raise ValueError(
                     f"vocabularies.{name}: {bad} are not canonical values {list(canon.values)}"
                 )
@@ -327,7 +375,8 @@ class SourceMapping(BaseModel):
                         raise ValueError(f"vocabularies.{name}: {w!r} means {other} and {value}")
         for name, canon in spec.vocabularies.items():
             if canon.closed and name in self.fields and name not in self.vocabularies:
-                raise ValueError(f"vocabularies.{name} is required (values: {list(canon.values)})")
+                values = list(self.events) if canon.declared else list(canon.values)
+                raise ValueError(f"vocabularies.{name} is required (values: {values})")
         if self.key is not None and tuple(self.key) != spec.key:
             raise ValueError(f"key: must be the canonical key {list(spec.key)} of {spec.name}")
         if self.attributes and self.source not in ATTRIBUTE_SOURCES:
@@ -335,6 +384,22 @@ class SourceMapping(BaseModel):
                 f"attributes: only the {', '.join(ATTRIBUTE_SOURCES)} mapping declares "
                 f"enterprise attributes, not {self.source}"
             )
+        if self.events and self.source not in EVENT_SOURCES:
+            raise ValueError(
+                f"events: only the {', '.join(EVENT_SOURCES)} mapping declares event kinds, "
+                f"not {self.source}"
+            )
+        if self.source in EVENT_SOURCES:
+            if not self.events:
+                raise ValueError("events: declare at least one kind of event")
+            worded = self.vocabularies.get("kind", {})
+            for name in self.events:
+                if not _SNAKE.match(name):
+                    raise ValueError(f"events.{name}: a name is snake_case (a-z, 0-9, _)")
+                if not worded.get(name):
+                    raise ValueError(
+                        f"events.{name}: vocabularies.kind lists no word for it (none could land)"
+                    )
         for name, attr in self.attributes.items():
             if not _SNAKE.match(name):
                 raise ValueError(f"attributes.{name}: a name is snake_case (a-z, 0-9, _)")
@@ -351,6 +416,11 @@ class SourceMapping(BaseModel):
     def attribute_features(self) -> tuple[Feature, ...]:
         """The gold features of the declared attributes (``attr_<name>``), in mapping order."""
         return tuple(a.feature(n) for n, a in self.attributes.items())
+
+    def declared_features(self) -> tuple[Feature, ...]:
+        """The gold features this mapping declares: its attributes', then its event kinds'
+        (``evt_<kind>``), in mapping order."""
+        return (*self.attribute_features(), *(k.feature(n) for n, k in self.events.items()))
 
     def matches(self, file_name: str) -> bool:
         """True when ``file_name`` (no folder) fits one of the ``files`` patterns."""
