@@ -148,9 +148,9 @@ gold.inspection_plan through its plan id — {_weights_note(metrics)}):
 |---|---|---|---|---|---|---|
 {rows}
 
-Brier (random draws, weighted): {s["brier"]:.4f}; on all inspected (unweighted):
-{s.get("brier_inspected", float("nan")):.4f}. Fairness gaps on random draws, weighted (mean
-over folds): region hit rate
+{_comparison_table(metrics)}Brier (random draws, weighted): {s["brier"]:.4f}; on all inspected
+(unweighted): {s.get("brier_inspected", float("nan")):.4f}. Fairness gaps on random draws,
+weighted (mean over folds): region hit rate
 {s["fairness.region_code.hit_rate_gap"]:.3f}, region FPR {s["fairness.region_code.fpr_gap"]:.3f},
 size hit rate {s["fairness.size_band.hit_rate_gap"]:.3f}, size FPR
 {s["fairness.size_band.fpr_gap"]:.3f}.
@@ -163,6 +163,27 @@ weight 1: they were drawn uniformly, so within them the figures are unbiased, bu
 tier-stratified plan draws (weights 2 to 50) they are under-weighted relative to the
 population they stand for. Inspections reported as unreachable (无法联系) or not inspected
 (未检查) are no observation and are left out of labels and judging.
+"""
+
+
+def _comparison_table(metrics: dict[str, Any]) -> str:
+    """The recipe beside its variants on the same folds (models.retrain.compare_recipes)."""
+    rows = metrics.get("comparison")
+    if not rows:
+        return ""
+    body = "\n".join(
+        f"| {r['zh']} / {r['en']} | {r['folds']} | {r['auc']:.3f} | {r['precision']:.3f} | "
+        f"{r['adjusted']:.3f} |"
+        for r in rows
+    )
+    return f"""**配方对比 / The recipe beside its variants** (same folds and random draws, weighted
+means over folds; precision at the C+D budget on outcomes as recorded and adjusted for the
+inspector who recorded them):
+
+| 配方 / recipe | folds | AUC | precision at budget | adjusted |
+|---|---:|---:|---:|---:|
+{body}
+
 """
 
 

@@ -323,3 +323,27 @@ def test_two_retrains_a_quarter_apart_on_a_drifting_world_refresh_the_champion(s
     assert any("worse than the deployed champion" in r for r in d3.reasons)
     rows = tables.read(spark, tables.MODEL_DECISIONS, settings).orderBy("decided_at").collect()
     assert [r["promoted"] for r in rows] == [True, True, False]
+
+
+def test_the_card_compares_the_recipe_with_its_variants_on_the_same_folds(data):
+    from models.retrain import compare_recipes
+    from warehouse.contracts.features import BY_NAME
+
+    frames = frames_of(data)
+    metrics = backtest(frames, SCHEDULE, num_rounds=40)
+    rows = compare_recipes(frames, SCHEDULE, metrics, list(FEATURE_NAMES), dict(BY_NAME), None,
+                           {"num_rounds": 40})  # fmt: skip
+    assert [r["en"] for r in rows] == [
+        "this recipe (labels as recorded)",
+        "this recipe (inspector-adjusted)",
+        "without the neighbourhood features",  # the only family beyond history it uses
+    ]
+    assert rows[0]["auc"] == metrics["summary"]["drawn.model.auc"]
+    assert all(r["folds"] == len(SCHEDULE.folds) and 0.5 < r["auc"] <= 1.0 for r in rows)
+    without = backtest(frames, SCHEDULE, num_rounds=40,
+                       features=[f for f in FEATURE_NAMES
+                                 if registry.family_of(f) != "neighbourhood"])  # fmt: skip
+    assert rows[2]["auc"] == without["summary"]["drawn.model.auc"]
+    model = fit(frames(SCHEDULE.final[0], True), frames([SCHEDULE.final[1]], True), num_rounds=40)
+    card = registry.model_card("m-test", model, {**metrics, "comparison": rows}, {})
+    assert "| 不含周边企业特征 / without the neighbourhood features | 3 |" in card

@@ -55,6 +55,8 @@ class ModelPolicy(BaseModel):
     short_history: ShortHistory = Field(default_factory=ShortHistory)
     promotion: Promotion = Field(default_factory=Promotion)
     inspectors: Inspectors = Field(default_factory=Inspectors)
+    # the model card shows the recipe beside variants backtested on the same folds
+    compare_recipes: bool = True
 
     @property
     def inspector_prior(self) -> float | None:
