@@ -444,3 +444,37 @@ def test_registry_carries_business_scope_only_with_licence_signal(
                 assert row[-1].strip() == scope_of[row[0]], row
                 rows += 1
     assert rows > 300
+
+
+def test_licensing_export_only_with_licence_signal_and_revocations_follow_risk(
+    clean: SimulationSummary, tmp_path: Path
+) -> None:
+    from pipelines.simulator.exports import LICENSING_MAPPING, licensing_export
+    from warehouse.contracts import load_mapping
+
+    spec = licensing_export()
+    assert not list((clean.out / "landing").glob(f"*/{spec.file_name}"))
+    config = SimulationConfig(enterprises=2000, years=2, seed=3, licence_signal=1.0)
+    summary = simulate(config, tmp_path)
+    mapping = load_mapping(LICENSING_MAPPING)
+    words = mapping.words("kind")
+    kinds: Counter[str] = Counter()
+    revoked: set[str] = set()
+    for day in [summary.history_date, *summary.increment_dates]:
+        header, data = read_rows(summary.out / "landing" / day.isoformat() / spec.file_name, spec)
+        assert header == [mapping.header_of(f) for f in mapping.fields]
+        for row in data:
+            kind = words[row[2]]  # every word is one the mapping translates
+            kinds[kind] += 1
+            if kind == "licence_revoked":
+                revoked.add(row[1])
+    assert kinds["licence_granted"] > 20 and kinds["licence_revoked"] > 20
+    ents = pd.read_parquet(summary.out / "truth" / "enterprises.parquet")
+    risk = pd.read_parquet(summary.out / "truth" / "true_risk.parquet")
+    mean_p = risk.groupby("uscc")["true_p"].mean()
+    licensed = set(ents.loc[ents["licences"] != "", "uscc"])
+    assert revoked <= licensed  # only a licence held can be revoked
+    hit = mean_p.reindex(sorted(revoked)).mean()
+    rest = mean_p.reindex(sorted(licensed - revoked)).mean()  # NaN: never active in the span
+    print(f"\nmean true_p, revoked vs other licensed: {hit:.4f} vs {rest:.4f}")
+    assert hit > 1.5 * rest
