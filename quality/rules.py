@@ -46,7 +46,14 @@ class RowRule:
         return f"{self.reason_zh} / {self.reason_en}"
 
     def column(self) -> Column:
-        return F.coalesce(self.violated(), F.lit(False))
+        """The rule as a Spark predicate, built once per rule: an expression of column names
+        is reusable across DataFrames, and building one (the USCC check is ~100 functions)
+        costs a JVM round trip per function."""
+        built = self.__dict__.get("_column")
+        if built is None:
+            built = F.coalesce(self.violated(), F.lit(False))
+            self.__dict__["_column"] = built  # frozen dataclass: a cache, not a field
+        return built
 
 
 def required(field: str) -> RowRule:

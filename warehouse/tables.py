@@ -929,8 +929,10 @@ def add_constraint(spark: SparkSession, path: str, name: str, predicate: str) ->
 
 def read(spark: SparkSession, table: Table, settings: Settings | None = None) -> DataFrame:
     """The current version of ``table`` (created empty if it does not exist yet)."""
-    ensure(spark, table, settings)
-    return spark.read.format("delta").load(table.path(settings))
+    path = table.path(settings)
+    if not set(table.columns) <= _ENSURED.get(path, frozenset()):
+        ensure(spark, table, settings)  # a DeltaTable handle costs a JVM round trip: only once
+    return spark.read.format("delta").load(path)
 
 
 def predicate(table: Table, where: Mapping[str, Any]) -> str:
