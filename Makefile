@@ -7,7 +7,7 @@ ENTERPRISES ?= 50000
 YEARS ?= 5
 PYTEST_ARGS ?=
 # TEST_WORKERS=2 runs the suite in two pytest-xdist workers (tests/conftest.py groups them so
-# each session world is built once). Opt-in: not yet seen passing whole that way.
+# each session world is built once). Opt-in: on 2 cores it was slower than serial (README).
 TEST_WORKERS ?= 0
 
 BI_VENV := .venv-bi
