@@ -126,7 +126,9 @@ def main() -> int:
             for features, cat, adjust in recipes:
                 name = f"{features}, {'inspector-adjusted' if adjust else 'labels as recorded'}"
                 t1 = time.perf_counter()
-                m = backtest(frames, schedule, truth_dir=str(Path(tmp) / "sim" / "truth"),
+                # the recipe's features named: without them fit takes every built-in feature
+                m = backtest(frames, schedule, features=list(cat),
+                             truth_dir=str(Path(tmp) / "sim" / "truth"),
                              inspector_prior=prior if adjust else None,
                              catalogue=cat)  # fmt: skip
                 su = m["summary"]
