@@ -57,6 +57,9 @@ def test_ledger_has_one_row_per_expectation_per_run(spark, world):
         == n_rules["silver.dim_enterprise.incoming.registry"]
     )
     for t in SILVER_TABLES:
+        if t is tables.FCT_EVENT:  # the demo bureau delivers no events: never created, not gated
+            assert (day, t.qualified) not in per_suite
+            continue
         assert per_suite[(day, t.qualified)] == len(t.keys) + 1
     bronze = len(suites.bronze_expectations("penalty", [], ledger_policy()))
     assert per_suite[(day, "bronze.penalty")] == bronze
