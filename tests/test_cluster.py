@@ -28,10 +28,10 @@ def test_deliveries_on_a_standalone_cluster_build_the_local_lake(spark, tmp_path
     # The history delivery alone: it lands, gates, conforms (MERGE into silver), quarantines
     # and reports like any day; a second delivery would double the cost (each CLI run starts
     # a driver JVM and the cluster's executors) without exercising another operation.
-    simulate(SimulationConfig(enterprises=300, years=1, seed=23, increment_days=0), tmp_path)
+    sim = simulate(SimulationConfig(enterprises=300, years=1, seed=23, increment_days=1), tmp_path)
     landing = tmp_path / "landing"
-    days = delivery_dates(landing)
-    assert len(days) == 1
+    days = delivery_dates(landing)[:1]
+    assert days == [sim.history_date]
 
     local = make_settings(tmp_path / "local")
     for day in days:
