@@ -25,9 +25,9 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipelines.conform import FACT_MODELS, dim_enterprise
+from pipelines.conform import FACT_MODELS, delivered_models, dim_enterprise
 from pipelines.conform._common import staging, with_raw
-from warehouse import contracts, tables
+from warehouse import tables
 from warehouse.settings import Settings
 
 INGEST_CHECK_CLASS = {"field_count": "malformed_row", "decodable": "malformed_row"}
@@ -71,9 +71,8 @@ def _keyed_bronze(spark: SparkSession, settings: Settings) -> DataFrame:
     """(source, day, file, row, key, _source_file, _source_row) of every bronze row."""
     parts = []
     models = [(dim_enterprise.SOURCE, dim_enterprise.stage, dim_enterprise.TARGET)]
-    models += [(m.source, m.stage, m.target) for m in FACT_MODELS]
-    delivered = contracts.mappings(settings)  # a source the bureau does not deliver has no rows
-    for source, stage, target in (m for m in models if m[0] in delivered):
+    models += [(m.source, m.stage, m.target) for m in delivered_models(settings)]
+    for source, stage, target in models:
         bronze = tables.read(spark, tables.BRONZE[source], settings)
         staged = stage(with_raw(bronze, source), staging(source, settings))
         parts.append(
@@ -95,9 +94,7 @@ def _keyed_bronze(spark: SparkSession, settings: Settings) -> DataFrame:
 def _silver_keys(spark: SparkSession, settings: Settings) -> DataFrame:
     """(target, key, winner file, winner row) of every silver row."""
     parts = []
-    delivered = contracts.mappings(settings)  # reading a missing table would create it
-    facts = [m.target for m in FACT_MODELS if m.source in delivered]
-    for t in (tables.DIM_ENTERPRISE, *facts):
+    for t in (tables.DIM_ENTERPRISE, *(m.target for m in delivered_models(settings))):
         parts.append(
             tables.read(spark, t, settings).select(
                 F.lit(t.qualified).alias("target"),

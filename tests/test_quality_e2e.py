@@ -12,7 +12,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from pipelines import recall
-from pipelines.conform import FACT_MODELS, dim_enterprise
+from pipelines.conform import FACT_MODELS, delivered_models, dim_enterprise
 from pipelines.run import delivery_dates, run_day
 from pipelines.simulator import SimulationConfig, simulate
 from quality import ledger, suites
@@ -171,7 +171,7 @@ def test_blocking_gate_stops_downstream_and_warning_does_not(spark, small):
     warning = settings.model_copy(update={"quality_policy": _policy(root, "p_warn", "warn")})
     run = run_day(spark, landing, day, warning, docs=True)
     assert run.quality["warned"] > 0 and run.quality["blocked"] == 0
-    delivered = [m for m in FACT_MODELS if m.source in contracts.mappings(settings)]
+    delivered = delivered_models(settings)
     assert conform_log.where(F.col("run_date") == F.lit(day)).count() == len(delivered) + 1
     led = ledger.read(spark, settings).where(F.col("run_date") == F.lit(day))
     assert led.where("expectation = 'volume' AND outcome = 'blocked'").count() == 0

@@ -43,6 +43,13 @@ FACT_MODELS: tuple[FactModel, ...] = (
 )
 
 
+def delivered_models(settings: Settings) -> list[FactModel]:
+    """The fact models of the sources the mappings in force deliver (a source the bureau does
+    not deliver is neither conformed nor read: reading a missing table would create it)."""
+    delivered = contracts.mappings(settings)
+    return [m for m in FACT_MODELS if m.source in delivered]
+
+
 def region_rows() -> list[tuple]:
     """silver.dim_region's rows: every GB/T 2260 code of the national list."""
     cols = tables.DIM_REGION.columns
@@ -65,18 +72,15 @@ def conform_day(
     """Conform everything landed for ``run_date`` into silver; return per-model counts."""
     s = settings or get_settings()
     load_dim_region(spark, s)
-    delivered = contracts.mappings(s)  # a source the bureau does not deliver is not conformed
     counts = []
     checked: list[CheckResult] = []  # the day's GX results on incoming rows: one ledger commit
     enterprises = None
     try:
-        if dim_enterprise.SOURCE in delivered:
+        if dim_enterprise.SOURCE in contracts.mappings(s):
             counts.append(dim_enterprise.conform(spark, run_date, s, checked))
         enterprises = enterprise_facts(spark, s).cache()
         counts += [
-            conform_fact(spark, m, run_date, s, enterprises, checked)
-            for m in FACT_MODELS
-            if m.source in delivered
+            conform_fact(spark, m, run_date, s, enterprises, checked) for m in delivered_models(s)
         ]
     finally:  # a model that failed unexpectedly still leaves the results of those before it
         if enterprises is not None:
