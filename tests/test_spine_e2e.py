@@ -14,7 +14,7 @@ from pipelines.conform import delivered_models
 from pipelines.ingest import file_checksum
 from pipelines.run import delivery_dates, run_day
 from risk_insight.summary import reconciliation
-from warehouse import contracts, tables
+from warehouse import audit, contracts, tables
 
 pytestmark = pytest.mark.slow
 
@@ -177,7 +177,13 @@ def test_no_raw_personal_data_outside_bronze(spark, world):
     }
     secrets = (ids | phones) - {""}
     assert len(ids) > 100 and len(names) > 100
-    for table in [t for t in tables.ALL_TABLES if t.layer in ("silver", "quarantine")]:
+    # Tables this bureau's mappings never fill (e.g. events) are not created: reading one here
+    # would create it, and the re-run test after this one would then gate one more table.
+    wanted = tuple(t for t in tables.ALL_TABLES if t.layer in ("silver", "quarantine"))
+    created = audit.table_versions(settings, wanted)
+    landed = [t for t in wanted if created[t.qualified] is not None]
+    assert len(landed) > 5
+    for table in landed:
         df = tables.read(spark, table, settings)
         text_cols = [f.name for f in df.schema.fields if f.dataType.simpleString() == "string"]
         # Every run of digits shaped like an ID number or a mobile number, anywhere in a row.

@@ -29,7 +29,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from pipelines.normalise import clean_word
-from warehouse import contracts, tables
+from warehouse import audit, contracts, tables
 from warehouse.contracts import (
     ATTRIBUTE_PREFIX,
     CLOSED_STATUSES,
@@ -477,12 +477,14 @@ def delta_version(spark: SparkSession, table: tables.Table, settings: Settings) 
 
 
 def input_versions(spark: SparkSession, settings: Settings | None = None) -> dict[str, int]:
-    """Current Delta version of every silver table the features read."""
+    """Current Delta version of every silver table the features read that exists.
+
+    A table no mapping delivers (e.g. silver.fct_event in a lake without events) is left out
+    rather than created: creating it would give every later silver gate a new table to check.
+    """
     s = settings or get_settings()
-    return {
-        t.qualified: delta_version(spark, t, s)
-        for t in (tables.DIM_ENTERPRISE, *tables.SILVER_FACTS)
-    }
+    found = audit.table_versions(s, (tables.DIM_ENTERPRISE, *tables.SILVER_FACTS))
+    return {name: v for name, v in found.items() if v is not None}
 
 
 def build_features(
