@@ -235,6 +235,26 @@ def test_lake_diff_compares_content_not_stamps_or_the_audit_trail(spark, tmp_pat
     assert main(["lake", "diff", str(a), str(c)]) == 1
 
 
+def test_lake_diff_masks_when_and_where_a_model_was_trained(spark, tmp_path):
+    def lake(name: str, trained: str, digest: str) -> Path:
+        root = tmp_path / name
+        version = f"m{trained}-{digest}"
+        rows = [(version, f"{root.resolve()}/models/{version}", f'{{"champion": "{version}"}}')]
+        schema = "model_version STRING, artifact_path STRING, note STRING"
+        df = spark.createDataFrame(rows, schema)
+        df.write.format("delta").save(str(root / "audit" / "model_registry"))
+        return root
+
+    a = lake("a", "20261203101500", "0a1b2c3d")
+    later = lake("b", "20270101000000", "0a1b2c3d")  # same booster, trained later elsewhere
+    assert lakediff.diff(a, later).same, lakediff.diff(a, later).report()
+    other = lakediff.diff(a, lake("c", "20261203101500", "ffffffff"))  # another booster
+    assert not other.same
+    assert "'model_version'" in other.differing["audit/model_registry"]
+    seen = lakediff.contents(a)["audit/model_registry"].iloc[0]
+    assert seen.artifact_path == "<lake>/models/m<trained_at>-0a1b2c3d"
+
+
 def test_demo_user_passwords_are_generated_per_user_and_kept_private(tmp_path):
     from risk_insight.superset.server import user_passwords
 

@@ -4,7 +4,9 @@ Every Delta table under each lake root is read with ``deltalake`` (no Spark), ba
 and reduced to an order-independent fingerprint of its rows (and of each column), so two lakes
 of any size are compared in bounded memory. Wall-clock audit stamps (when a row was written)
 are left out, and so are append-only logs of attempts (``audit.events``): a re-run that writes
-the same content at another time is equal.
+the same content at another time is equal. So is a model trained at another time or in another
+lake: its versions' training times and the lake's own root are masked (:func:`normalise`), which
+lets a lake built on a cluster, or by a changed pipeline, be compared with a reference.
 
 ``risk-insight lake diff LAKE_A LAKE_B`` prints the result; :func:`contents` gives small lakes'
 tables as sorted pandas frames for tests that need to look inside.
@@ -13,10 +15,12 @@ tables as sorted pandas frames for tests that need to look inside.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 # When a row was written, not what it says: a re-run at another time differs only here.
 AUDIT_STAMPS = frozenset(
@@ -48,14 +52,41 @@ def delta_tables(lake: str | Path) -> list[str]:
     return sorted(str(log.parent.relative_to(root)) for log in root.rglob("_delta_log"))
 
 
-def _frames(path: Path, ignore: frozenset[str], batch_rows: int = 65_536):
+# Values that name when or where a model was trained rather than what it is: a model version
+# ``m<trained at, 14 digits>-<hash of the booster>`` keeps its hash, and a lake's own root (in
+# artifact paths) reads ``<lake>``, so the same model trained in another lake or at another
+# time compares equal wherever its version is quoted (registry, scores, tiers, plans, JSON).
+MODEL_VERSION = re.compile(r"\bm\d{14}-([0-9a-f]{8})\b")
+
+
+def normalise(values: pd.Series, root: str | None = None) -> pd.Series:
+    """``values`` (strings) with model versions' training times and the lake ``root`` masked."""
+    out = values.str.replace(MODEL_VERSION, r"m<trained_at>-\1", regex=True)
+    if root:
+        out = out.str.replace(root.rstrip("/"), "<lake>", regex=False)
+    return out
+
+
+def _root(lake: str | Path) -> str:
+    return str(Path(lake).resolve())
+
+
+def _frames(path: Path, ignore: frozenset[str], batch_rows: int = 65_536, root: str | None = None):
     from deltalake import DeltaTable
 
     dataset = DeltaTable(str(path)).to_pyarrow_dataset()
     cols = [c for c in dataset.schema.names if c not in ignore]
+    texts = [
+        f.name
+        for f in dataset.schema
+        if f.name in cols and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+    ]
     for batch in dataset.to_batches(columns=cols, batch_size=batch_rows):
         # integers stay integers whether or not this batch has a NULL (else 5 and 5.0 differ)
-        yield batch.to_pandas(integer_object_nulls=True).astype(str)[cols]
+        df = batch.to_pandas(integer_object_nulls=True).astype(str)[cols]
+        for c in texts:
+            df[c] = normalise(df[c], root)
+        yield df
 
 
 def _row_hashes(df: pd.DataFrame) -> list[int]:
@@ -89,10 +120,13 @@ class Fingerprint:
         return (self.rows, self.total, self.squares) == (other.rows, other.total, other.squares)
 
 
-def fingerprint(path: str | Path, ignore: frozenset[str] = AUDIT_STAMPS) -> Fingerprint:
-    """The fingerprint of the Delta table at ``path`` (current version)."""
+def fingerprint(
+    path: str | Path, ignore: frozenset[str] = AUDIT_STAMPS, root: str | None = None
+) -> Fingerprint:
+    """The fingerprint of the Delta table at ``path`` (current version; string values
+    :func:`normalise`-d against the lake ``root``)."""
     fp = Fingerprint()
-    for df in _frames(Path(path), ignore):
+    for df in _frames(Path(path), ignore, root=root):
         fp.add(df)
     return fp
 
@@ -135,8 +169,8 @@ def diff(
     b = set(delta_tables(lake_b)) - skip_tables
     out = LakeDiff(str(lake_a), str(lake_b), sorted(a - b), sorted(b - a))
     for name in sorted(a & b):
-        fa = fingerprint(Path(lake_a) / name, ignore_columns)
-        fb = fingerprint(Path(lake_b) / name, ignore_columns)
+        fa = fingerprint(Path(lake_a) / name, ignore_columns, _root(lake_a))
+        fb = fingerprint(Path(lake_b) / name, ignore_columns, _root(lake_b))
         if fa.same(fb):
             out.equal.append(name)
             continue
@@ -157,7 +191,7 @@ def contents(
     for name in delta_tables(lake):
         if name in skip_tables:
             continue
-        frames = list(_frames(Path(lake) / name, ignore_columns))
+        frames = list(_frames(Path(lake) / name, ignore_columns, root=_root(lake)))
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         out[name] = df.sort_values(list(df.columns)).reset_index(drop=True) if len(df) else df
     return out
