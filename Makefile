@@ -14,7 +14,8 @@ BI_VENV := .venv-bi
 BI_STAMP := $(BI_VENV)/.installed
 BI_PORT ?= 8088
 
-.PHONY: setup bi-setup test-tools demo test lint bench bench-bi clean airflow airflow-cli bi gallery
+.PHONY: setup bi-setup test-tools demo test lint bench bench-bi clean airflow airflow-cli bi gallery \
+	cluster-demo
 
 setup: $(STAMP)
 
@@ -72,8 +73,22 @@ BI_SECONDS ?= 60
 bench-bi: setup bi-setup
 	$(PY) bench/bench_bi.py --users $(BI_USERS) --seconds $(BI_SECONDS)
 
+# The demo again on a standalone Spark cluster started on this machine (one master, one worker
+# of CLUSTER_CORES cores; warehouse/cluster.py), lake under cluster/lakehouse; only the Spark
+# master differs. When ./lakehouse holds `make demo`'s lake of the same world, the two are
+# compared table by table (`risk-insight lake diff`).
+CLUSTER_CORES ?= 2
+CLUSTER_MEMORY ?= 6g
+CLUSTER_ENV := RISK_INSIGHT_LAKE_ROOT=$(CURDIR)/cluster/lakehouse \
+	RISK_INSIGHT_OUTPUTS_ROOT=$(CURDIR)/cluster/outputs
+cluster-demo: setup
+	$(CLUSTER_ENV) $(PY) -m warehouse.cluster --cores $(CLUSTER_CORES) --memory $(CLUSTER_MEMORY) \
+		--work cluster/work -- \
+		$(VENV)/bin/risk-insight demo --enterprises $(ENTERPRISES) --years $(YEARS)
+	@if [ -d lakehouse ]; then $(VENV)/bin/risk-insight lake diff lakehouse cluster/lakehouse; fi
+
 clean:
-	rm -rf lakehouse data/sim outputs reports quality_docs
+	rm -rf lakehouse data/sim outputs reports quality_docs cluster
 
 # Local Superset on 127.0.0.1:$(BI_PORT) with the dashboards of the latest demo run.
 bi: setup bi-setup

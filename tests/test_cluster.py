@@ -60,3 +60,28 @@ def test_deliveries_on_a_standalone_cluster_build_the_local_lake(spark, tmp_path
     result = lakediff.diff(local.lake_root, on_cluster.lake_root)
     assert result.same, result.report()
     assert len(result.equal) > 10  # bronze, silver, quarantine and audit tables were compared
+
+
+def test_make_cluster_demo_runner_points_a_command_at_the_cluster(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """``python -m warehouse.cluster -- COMMAND`` (behind ``make cluster-demo``): the command
+    sees only ``RISK_INSIGHT_SPARK_MASTER`` changed, and its Spark application runs there."""
+    from warehouse.cluster import main
+
+    job = tmp_path / "job.py"
+    job.write_text(
+        "import os\n"
+        "from warehouse.spark import get_spark\n"
+        "assert os.environ['RISK_INSIGHT_SPARK_MASTER'].startswith('spark://127.0.0.1:')\n"
+        "spark = get_spark()\n"
+        "assert spark.range(1000).selectExpr('sum(id)').first()[0] == 499500\n"
+        "spark.stop()\n"
+    )
+    command = [sys.executable, str(job)]
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    work = str(tmp_path / "w")
+    status = main(["--cores", "1", "--memory", "1g", "--work", work, "--", *command])
+    assert status == 0
+    with pytest.raises(SystemExit):
+        main(["--work", str(tmp_path / "w")])  # no command: a usage error, no cluster started

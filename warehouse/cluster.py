@@ -124,3 +124,43 @@ def local_cluster(
     finally:
         for proc in reversed(procs):
             _stop(proc)
+
+
+def run_on_local_cluster(
+    command: list[str], work_dir: str | Path, cores: int = 2, memory: str = "6g"
+) -> int:
+    """Run ``command`` with ``RISK_INSIGHT_SPARK_MASTER`` pointing at a fresh local cluster;
+    return its exit status once it and the cluster are done (``make cluster-demo``).
+
+    Also fails (status 3) when the command exited 0 but no application of it ran on the
+    cluster: a job that silently fell back to local mode proves nothing."""
+    with local_cluster(work_dir, cores=cores, memory=memory) as cluster:
+        env = {**os.environ, "RISK_INSIGHT_SPARK_MASTER": cluster.master_url}
+        print(f"local cluster up at {cluster.master_url} (UI {cluster.ui_url})", flush=True)
+        status = subprocess.run(command, env=env, check=False).returncode
+        ran = cluster.completed_apps()
+    print(f"applications that ran on the cluster: {ran or 'none'}", flush=True)
+    return 3 if status == 0 and not ran else status
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m warehouse.cluster [--cores N] [--memory 6g] [--work DIR] -- COMMAND…``"""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m warehouse.cluster",
+        description="run a command against a standalone Spark cluster started on this machine",
+    )
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--memory", default="6g", help="the worker's memory, e.g. 6g")
+    parser.add_argument("--work", default="cluster/work", help="master, worker and executor logs")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to run")
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("no command given (put it after --)")
+    return run_on_local_cluster(command, args.work, args.cores, args.memory)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
