@@ -165,146 +165,59 @@ def delivery_status(params: dict[str, Any], run_date: str) -> dict[str, Any]:
             "files": len(files), "wait_hours": wait}  # fmt: skip
 
 
-@writes_lake
-def land(params: dict[str, Any], run_date: str) -> list[dict[str, Any]]:
-    """Land every file of the delivery date (files whose checksum already landed are
-    skipped; files no mapping claims are logged as unmatched)."""
-    from pipelines.ingest import land_day
+def run_step(params: dict[str, Any], name: str, run: dict[str, str]) -> Any:
+    """Run the daily graph's step ``name`` (``risk_insight.graph``) for the run ``resolve_run``
+    described; a step that writes the lake holds the lake lock and leaves its ``step`` event
+    (:func:`writes_lake`). Returns a small JSON-able summary for XCom: a gate's ledger counts
+    of the day, else the step's result (``{"skipped": why}`` for a step that did nothing)."""
+    from risk_insight.graph import step
 
-    s = settings_for(params)
-    done = land_day(spark_for(s), Path(s.landing_root), date.fromisoformat(run_date), s)
-    return [
-        {"source": r.source, "file": Path(r.file).name, "status": r.status, "read": r.rows_read,
-         "landed": r.rows_landed, "quarantined": r.rows_quarantined}
-        for r in done
-    ]  # fmt: skip
+    chosen = step(name)
+    key = run.get(chosen.key, "") if chosen.key else ""
 
+    def call(params: dict[str, Any], *_key: str) -> Any:
+        from pipelines.steps import Run
 
-@writes_lake
-def bronze_gate(params: dict[str, Any], run_date: str) -> dict[str, int]:
-    """Bronze gate (lineage, row identity, volume, freshness); raises ``GateBlocked``."""
-    from quality import gates, ledger
+        s = settings_for(params)
+        this = Run(
+            s,
+            date.fromisoformat(run["run_date"]),
+            as_of=date.fromisoformat(run["as_of"]),
+            landing_root=Path(run.get("landing_root") or s.landing_root),
+            model_version=params.get("model_version") or None,
+            _spark=spark_for(s),
+        )
+        result = chosen.run(this)
+        if chosen.gate:
+            from quality import ledger
 
-    s = settings_for(params)
-    spark = spark_for(s)
-    gates.check_bronze(spark, date.fromisoformat(run_date), s)
-    return ledger.run_summary(spark, date.fromisoformat(run_date), s)
+            return ledger.run_summary(this.spark, this.run_date, s)
+        return _jsonable(result)
 
-
-@writes_lake
-def conform(params: dict[str, Any], run_date: str) -> list[dict[str, Any]]:
-    """Bronze → silver for the delivery date (row rules checked, block rows quarantined)."""
-    from pipelines.conform import conform_day
-
-    s = settings_for(params)
-    counts = conform_day(spark_for(s), date.fromisoformat(run_date), s)
-    return [
-        {"source": c.source, "target": c.target, "in": c.rows_in, "conformed": c.rows_conformed,
-         "quarantined": c.rows_quarantined, "duplicates": c.rows_duplicate}
-        for c in counts
-    ]  # fmt: skip
-
-
-@writes_lake
-def rectification_reports(params: dict[str, Any], run_date: str) -> list[str]:
-    """Rectification reports (CSV + HTML) for sources with quarantined rows that day."""
-    from quality.reports import write_run_reports
-
-    s = settings_for(params)
-    return [str(r.html) for r in write_run_reports(spark_for(s), date.fromisoformat(run_date), s)]
-
-
-@writes_lake
-def silver_gate(params: dict[str, Any], run_date: str) -> dict[str, int]:
-    """Silver gate (keys present and unique); raises ``GateBlocked``."""
-    from quality import gates, ledger
-
-    s = settings_for(params)
-    spark = spark_for(s)
-    gates.check_tables(spark, date.fromisoformat(run_date), gates.SILVER_TABLES, s)
-    return ledger.run_summary(spark, date.fromisoformat(run_date), s)
-
-
-@writes_lake
-def features(params: dict[str, Any], as_of: str) -> list[str]:
-    """Point-in-time gold features for the as-of date (that partition replaced)."""
-    from pipelines.features import build_features
-
-    s = settings_for(params)
-    return [d.isoformat() for d in build_features(spark_for(s), date.fromisoformat(as_of), s)]
-
-
-@writes_lake
-def gold_gate(params: dict[str, Any], run_date: str) -> dict[str, int]:
-    """Gold gate over the gold tables built so far; raises ``GateBlocked``."""
-    from quality import gates, ledger
-
-    s = settings_for(params)
-    spark = spark_for(s)
-    gates.check_gold(spark, date.fromisoformat(run_date), s)
-    return ledger.run_summary(spark, date.fromisoformat(run_date), s)
-
-
-@writes_lake
-def score(params: dict[str, Any], as_of: str) -> dict[str, Any]:
-    """Score every active enterprise at the as-of date with the current champion (or with
-    the registered ``model_version`` the run names, an operator's explicit choice)."""
-    from models.score import score as score_all
-
-    s = settings_for(params)
-    version = params.get("model_version") or None
-    return score_all(spark_for(s), date.fromisoformat(as_of), s, version)
-
-
-@writes_lake
-def data_docs(params: dict[str, Any]) -> str:
-    """Rebuild the Great Expectations Data Docs; returns the index page."""
-    from quality.engine import build_docs
-
-    return str(build_docs(settings_for(params)))
-
-
-@writes_lake
-def insight(params: dict[str, Any], as_of: str) -> Any:
-    """Tiers, the period's random-draw plan (drawn by the period's first run, reused after),
-    district and inspector lists and warnings at the as-of date, then inspector consistency
-    (执法尺度统一) over every scored random draw so far."""
-    from risk_insight.insight import run_insight
-
-    s = settings_for(params)
-    return _jsonable(run_insight(spark_for(s), date.fromisoformat(as_of), s))
-
-
-@writes_lake
-def marts(params: dict[str, Any], as_of: str) -> Any:
-    """Serving marts (gold → the SQL store BI reads), published atomically."""
-    from pipelines.marts import build_marts
-
-    s = settings_for(params)
-    return _jsonable(build_marts(spark_for(s), date.fromisoformat(as_of), s))
-
-
-def bi_refresh(params: dict[str, Any]) -> dict[str, Any]:
-    """Provision Superset on the new marts (an outside system: the DAG retries this with
-    backoff); ``{"skipped": why}`` when no Superset is configured."""
-    from risk_insight.superset import refresh
-
-    return refresh(settings_for(params))
+    call.__name__ = chosen.name
+    wrapped = writes_lake(call) if chosen.writes_lake else call
+    return wrapped(params, *([key] if key else []))
 
 
 def _jsonable(value: Any) -> Any:
-    """A small JSON-able summary of a step's result for XCom (its repr if not JSON)."""
-    if dataclasses.is_dataclass(value):
-        value = {
+    """A small JSON-able summary of a step's result for XCom: dataclasses as dicts of their
+    scalar fields (others as text), lists (first 1,000 items) and dicts item by item, dates
+    in ISO form, anything else as text."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
             f.name: v if isinstance(v := getattr(value, f.name), int | float | bool) else str(v)
             for f in dataclasses.fields(value)
             if f.name not in ("sample",)
         }
-    try:
-        json.dumps(value)
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value[:1000]]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, date):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
         return value
-    except TypeError:
-        return repr(value)[:2000]
+    return str(value)[:2000]
 
 
 # ---- model retrain ----------------------------------------------------------------------------

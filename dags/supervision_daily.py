@@ -1,14 +1,15 @@
 """Daily supervision run, keyed on the logical date D: the delivery ``<landing>/<D>/``.
 
 wait for the delivery (a sensor: until every source the mappings expect that day has a file, or
-the sources' wait time has passed) → land → bronze gate → conform → silver gate → features →
-score → gold gate →
-tiers/plans/lists/warnings → serving marts → BI refresh; Data Docs are rebuilt whatever
-happened. The 双随机 plan is per plan period (tier policy ``plan.period``): the first run of a
-period commits its seed (unless the previous plan already did) before the tiers are built and
-draws the plan; the other runs of the period reuse it; warnings compare with the previous
-period. A blocking quality failure raises ``GateBlocked``: the gate task fails, its ledger
-rows stay in audit.quality_results, and every task after it ends ``upstream_failed``.
+the sources' wait time has passed), then one task per step of ``risk_insight.graph.DAILY``:
+land → bronze gate → conform → reports, silver gate → features → score → gold gate →
+tiers/plans/lists/warnings → gold gate again → serving marts → BI refresh; Data Docs are
+rebuilt whatever happened. The 双随机 plan is per plan period (tier policy ``plan.period``):
+the first run of a period commits its seed (unless the previous plan already did) before the
+tiers are built and draws the plan; the other runs of the period reuse it; warnings compare
+with the previous period. A blocking quality failure raises ``GateBlocked``: the gate task
+fails, its ledger rows stay in audit.quality_results, and every task after it ends
+``upstream_failed``.
 Every step is idempotent (checksum-skipped landing, MERGE / replaceWhere writes), so a
 re-run or a backfill of a date leaves the lake as one clean pass would.
 """
@@ -24,6 +25,8 @@ if str(Path(__file__).parent) not in sys.path:  # the scheduler may not put dags
 
 import risk_steps as steps  # noqa: E402
 from airflow.sdk import Param, PokeReturnValue, dag, get_current_context, task
+
+from risk_insight import graph  # noqa: E402
 
 OUTSIDE = {  # steps that touch outside systems: retried with exponential backoff
     "retries": 3,
@@ -84,94 +87,39 @@ def supervision_daily() -> None:
         done = not status["missing"] or datetime.now(deadline.tzinfo) >= deadline
         return PokeReturnValue(is_done=done, xcom_value=status)
 
-    @task(**OUTSIDE)
-    def land(run: dict) -> list:
-        """Land every file of the day (reads the agencies' landing zone)."""
-        return steps.land(_params(), run["run_date"])
-
-    @task
-    def bronze_gate(run: dict) -> dict:
-        return steps.bronze_gate(_params(), run["run_date"])
-
-    @task
-    def conform(run: dict) -> list:
-        return steps.conform(_params(), run["run_date"])
-
-    @task
-    def rectification_reports(run: dict) -> list:
-        return steps.rectification_reports(_params(), run["run_date"])
-
-    @task
-    def silver_gate(run: dict) -> dict:
-        return steps.silver_gate(_params(), run["run_date"])
-
-    @task
-    def features(run: dict) -> list:
-        return steps.features(_params(), run["as_of"])
-
-    @task
-    def gold_gate(run: dict) -> dict:
-        return steps.gold_gate(_params(), run["run_date"])
-
-    @task
-    def score(run: dict) -> dict:
-        return steps.score(_params(), run["as_of"])
-
-    @task
-    def tiers_plans_lists_warnings(run: dict):
-        return steps.insight(_params(), run["as_of"])
-
-    @task
-    def insight_gate(run: dict) -> dict:
-        """The gold gate again, now over risk insight's tiers, plans, target list and warnings."""
-        return steps.gold_gate(_params(), run["run_date"])
-
-    @task(**OUTSIDE)
-    def serving_marts(run: dict):
-        """Publish the marts to the serving store (a PostgreSQL server when configured)."""
-        return steps.marts(_params(), run["as_of"])
-
-    @task(**OUTSIDE)
-    def bi_refresh():
-        """Provision Superset on the new marts; skipped when no Superset is configured."""
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        done = steps.bi_refresh(_params())
-        if "skipped" in done:
-            raise AirflowSkipException(done["skipped"])
-        return done
-
-    @task(trigger_rule="all_done")
-    def data_docs() -> str:
-        """Rebuild the Data Docs even when a gate blocked, so the failure can be read there."""
-        return steps.data_docs(_params())
-
     run = resolve_run()
     prepare_world() >> run
     waited = wait_for_delivery(run)
-    landed = land(run)
-    waited >> landed
-    bronze = bronze_gate(run)
-    landed >> bronze
-    conformed = conform(run)
-    bronze >> conformed
-    reports = rectification_reports(run)
-    silver = silver_gate(run)
-    conformed >> [reports, silver]
-    built = features(run)
-    silver >> built
-    scored = score(run)
-    built >> scored
-    gold = gold_gate(run)
-    scored >> gold
-    lists = tiers_plans_lists_warnings(run)
-    gold >> lists
-    insight_checked = insight_gate(run)
-    lists >> insight_checked
-    served = serving_marts(run)
-    insight_checked >> served
-    served >> bi_refresh()
-    gold >> data_docs()
+    made = {s.name: _task(s)(run) for s in graph.DAILY}
+    for s in graph.DAILY:
+        if s.always:  # after every gate, whatever happened (trigger rule all_done); not
+            # after every task: a sole leaf that succeeds would mark a blocked run a success
+            [made[o.name] for o in graph.DAILY if o.gate] >> made[s.name]
+        for before in s.after:
+            made[before] >> made[s.name]
+        if not s.after and not s.always:
+            waited >> made[s.name]
+
+
+def _task(step):
+    """The Airflow task of one step of the graph: task id = step name, its docstring as the
+    task's doc, retried with backoff when it touches an outside system, run whatever happened
+    upstream when it is an ``always`` step; a step returning ``{"skipped": why}`` is skipped."""
+
+    def call(run: dict):
+        done = steps.run_step(_params(), step.name, run)
+        if isinstance(done, dict) and set(done) == {"skipped"}:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(done["skipped"])
+        return done
+
+    call.__name__ = step.name
+    call.__doc__ = step.doc
+    options = {**(OUTSIDE if step.outside else {}), "task_id": step.name}
+    if step.always:
+        options["trigger_rule"] = "all_done"
+    return task(**options)(call)
 
 
 supervision_daily()

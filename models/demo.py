@@ -30,11 +30,14 @@ def model_stage(
     settings: Settings,
     truth_dir: str | Path | None = None,
     say: Callable[[str], None] = lambda _m: None,
+    score_latest: bool = True,
 ) -> dict[str, Any]:
-    """Ensure a champion (training one if none is registered), score the latest month.
+    """Ensure a champion (training one if none is registered), score the latest month (unless
+    not ``score_latest``: the demo's run graph scores it).
 
-    Returns ``decision`` (None if a champion existed), ``score`` (what was written) and
-    ``table`` (the champion's backtest table on random-draw inspections, a DataFrame).
+    Returns ``decision`` (None if a champion existed), ``as_of`` (the latest month), ``score``
+    (what was written; None when not scored) and ``table`` (the champion's backtest table on
+    random-draw inspections, a DataFrame).
     """
     decision = None
     if registry.champion(spark, settings) is None:
@@ -45,7 +48,8 @@ def model_stage(
     if champ is None:
         raise RuntimeError(f"no model passed the promotion gate: {decision.reasons}")
     as_of = next_month(data_span(spark, settings)[1])
-    written = score(spark, as_of, settings, champ)
+    written = score(spark, as_of, settings, champ) if score_latest else None
     metrics = json.loads(registry.read_artifact(settings, champ, "metrics.json"))
     table: pd.DataFrame = backtest_table(metrics)
-    return {"decision": decision, "score": written, "table": table, "champion": champ}
+    return {"decision": decision, "as_of": as_of, "score": written, "table": table,
+            "champion": champ}  # fmt: skip

@@ -1,6 +1,7 @@
 """One run date end to end through the lakehouse: land the day's files, conform to silver.
 
-This module only wires steps; each step is a function of its own module. Quality gates run at
+This module only wires: the steps and their order are :data:`pipelines.steps.DELIVERY`, run by
+:func:`pipelines.steps.run_steps` (the daily DAG makes a task of each). Quality gates run at
 every arrow (bronze, rows entering silver, silver tables): a blocking table-level failure raises
 :class:`quality.gates.GateBlocked` and the steps after it do not run; the Data Docs are rebuilt
 either way.
@@ -15,13 +16,11 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from pipelines.conform import conform_day
 from pipelines.conform._common import ConformCounts
-from pipelines.ingest import IngestResult, land_day
-from quality import gates, ledger
-from quality.engine import build_docs
+from pipelines.ingest import IngestResult
+from pipelines.steps import DELIVERY, Run, run_steps
+from quality import ledger
 from quality.policy import policy_for
-from quality.reports import write_run_reports
 from warehouse import audit
 from warehouse.lock import lake_lock
 from warehouse.settings import Settings, get_settings
@@ -56,8 +55,10 @@ def run_day(
     """
     s = settings or get_settings()
     say = progress or (lambda _msg: None)
-    run = DayRun(run_date)
+    day = DayRun(run_date)
     folder = Path(landing_root) / run_date.isoformat()
+    run = Run(s, run_date, landing_root=Path(landing_root), say=say, _spark=spark)
+    steps = DELIVERY if docs else tuple(st for st in DELIVERY if st.name != "data_docs")
     with (
         lake_lock(s, f"run {run_date}", say=say),
         audit.recorded(
@@ -66,32 +67,21 @@ def run_day(
             versions={"quality_policy": policy_for(s).version},
         ) as rec,
     ):  # fmt: skip
-        say(f"{run_date}: landing files")
-        run.ingested = land_day(spark, landing_root, run_date, s)
-        rec.inputs["files"] = [
-            {"file": r.file, "batch": r.batch_id, "status": r.status} for r in run.ingested
-        ]
         try:
-            say(f"{run_date}: bronze quality gate")
-            gates.check_bronze(spark, run_date, s)
-            say(
-                f"{run_date}: conforming to silver (row rules checked by GX, block rows "
-                "quarantined)"
-            )
-            run.conformed = conform_day(spark, run_date, s)
-            say(f"{run_date}: rectification reports")
-            run.reports = [str(r.html) for r in write_run_reports(spark, run_date, s)]
-            say(f"{run_date}: silver quality gate")
-            gates.check_tables(spark, run_date, gates.SILVER_TABLES, s)
+            run_steps(steps, run)
         finally:
-            run.quality = ledger.run_summary(spark, run_date, s)
-            rec.details["quality"] = run.quality
-            if docs:
-                say(f"{run_date}: rebuilding data docs")
-                run.docs_index = build_docs(s)
-                say(f"{run_date}: data docs at {run.docs_index}")
-        rec.details["conformed"] = {c.target: c.rows_conformed for c in run.conformed}
-    return run
+            done = run.results
+            day.ingested = done.get("land", [])
+            rec.inputs["files"] = [
+                {"file": r.file, "batch": r.batch_id, "status": r.status} for r in day.ingested
+            ]
+            day.conformed = done.get("conform", [])
+            day.reports = [str(r.html) for r in done.get("rectification_reports", [])]
+            day.docs_index = done.get("data_docs")
+            day.quality = ledger.run_summary(spark, run_date, s)
+            rec.details["quality"] = day.quality
+        rec.details["conformed"] = {c.target: c.rows_conformed for c in day.conformed}
+    return day
 
 
 def delivery_dates(landing_root: Path) -> list[date]:

@@ -178,7 +178,7 @@ def _demo_on(settings, landing: Path, out: Path, started: float) -> int:
     as_of = _model_stage(spark, settings, out / "truth")
     plan_id = _insight_stage(spark, settings, as_of, out / "reference" / "inspectors.csv")
     _outcome_cycle(spark, settings, plan_id, as_of, out / "truth")
-    _marts_stage(spark, settings, as_of)
+    _as_of_steps(spark, settings, as_of, ["serving_marts"])
     console.print(f"lake at {settings.lake_root}; demo took {time.monotonic() - started:,.0f} s")
     return 0 if all(r["balanced"] for r in recon) else 1
 
@@ -455,16 +455,34 @@ def cmd_inspectors_consistency(args: argparse.Namespace) -> int:
     return 0
 
 
+def _as_of_steps(spark, settings, as_of: date, names: list[str]) -> dict:
+    """Run the daily graph's steps ``names`` (``risk_insight.graph.AS_OF``) at ``as_of``, the
+    runner and order the DAG uses (gates keyed on the as-of date: the demo has no delivery
+    that day); print each step's summary; returns the results by step name."""
+    from pipelines.steps import Run, run_steps, select
+    from risk_insight import graph
+
+    run = Run(settings, as_of, as_of=as_of, say=console.log, _spark=spark)
+    done = run_steps(select(graph.AS_OF, names), run)
+    if "score" in done:
+        console.print(f"scored {done['score']['rows']:,} enterprises as of {as_of} with "
+                      f"{done['score']['model_version']} into gold.risk_scores")  # fmt: skip
+    if "serving_marts" in done:
+        _print_pairs(f"rows per mart in {done['serving_marts'].url}", done["serving_marts"].rows)
+    return done
+
+
 def _insight_stage(spark, settings, as_of: date, roster: Path) -> str:
-    """Tiers, the random-draw plan, every district's list and warnings, the gold gate over
-    them, then their summary; returns the plan id."""
-    from quality import gates
-    from risk_insight.insight import print_insight_summary, run_insight
+    """The daily graph from features to the gold gate over risk insight: features, scores,
+    gold gate, tiers, the random-draw plan, every district's list and warnings, the gate again;
+    then their summary; returns the plan id."""
+    from risk_insight.insight import print_insight_summary
     from risk_insight.plan import load_roster
 
     load_roster(spark, roster, settings)
-    summary = run_insight(spark, as_of, settings)
-    gates.check_gold(spark, as_of, settings)
+    steps = ["features", "score", "gold_gate", "tiers_plans_lists_warnings", "insight_gate"]
+    done = _as_of_steps(spark, settings, as_of, steps)
+    summary = done["tiers_plans_lists_warnings"]
     print_insight_summary(summary, console)
     return summary.plan.plan_id
 
@@ -513,14 +531,10 @@ def _model_stage(spark, settings, truth_dir: Path) -> date:
     from models.demo import model_stage
 
     console.rule("risk model / 风险模型")
-    stage = model_stage(spark, settings, truth_dir, say=console.log)
+    stage = model_stage(spark, settings, truth_dir, say=console.log, score_latest=False)
     _print_backtest(stage["table"])
-    console.print(
-        f"champion {stage['champion']} scored {stage['score']['rows']:,} enterprises "
-        f"as of {stage['score']['as_of']} into gold.risk_scores"
-    )
-    as_of = stage["score"]["as_of"]
-    return as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of))
+    console.print(f"champion {stage['champion']}; scoring as of {stage['as_of']}")
+    return stage["as_of"]
 
 
 def _print_backtest(df) -> None:
