@@ -126,25 +126,42 @@ def local_cluster(
             _stop(proc)
 
 
-def run_on_local_cluster(
-    command: list[str], work_dir: str | Path, cores: int = 2, memory: str = "6g"
-) -> int:
-    """Run ``command`` with ``RISK_INSIGHT_SPARK_MASTER`` pointing at a fresh local cluster;
-    return its exit status once it and the cluster are done (``make cluster-demo``).
+@dataclass
+class ClusterRun:
+    """What :func:`run_on_local_cluster` saw: the command's exit status and the names of the
+    applications that ran on the cluster, oldest first."""
 
-    Also fails (status 3) when the command exited 0 but no application of it ran on the
-    cluster: a job that silently fell back to local mode proves nothing."""
+    status: int
+    apps: list[str]
+
+
+def run_on_local_cluster(
+    command: list[str],
+    work_dir: str | Path,
+    cores: int = 2,
+    memory: str = "6g",
+    env: dict[str, str] | None = None,
+    timeout_s: float | None = None,
+) -> ClusterRun:
+    """Run ``command`` (in ``env``, default this process's) with ``RISK_INSIGHT_SPARK_MASTER``
+    pointing at a fresh local cluster; return once it and the cluster are done (raises
+    ``subprocess.TimeoutExpired`` after ``timeout_s``, the cluster stopped)."""
     with local_cluster(work_dir, cores=cores, memory=memory) as cluster:
-        env = {**os.environ, "RISK_INSIGHT_SPARK_MASTER": cluster.master_url}
+        env = {
+            **(os.environ if env is None else env),
+            "RISK_INSIGHT_SPARK_MASTER": cluster.master_url,
+        }
         print(f"local cluster up at {cluster.master_url} (UI {cluster.ui_url})", flush=True)
-        status = subprocess.run(command, env=env, check=False).returncode
+        status = subprocess.run(command, env=env, check=False, timeout=timeout_s).returncode
         ran = cluster.completed_apps()
     print(f"applications that ran on the cluster: {ran or 'none'}", flush=True)
-    return 3 if status == 0 and not ran else status
+    return ClusterRun(status, ran)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m warehouse.cluster [--cores N] [--memory 6g] [--work DIR] -- COMMAND…``"""
+    """``python -m warehouse.cluster [--cores N] [--memory 6g] [--work DIR] -- COMMAND…``
+    (``make cluster-demo``): the command's exit status, or 3 when no application of it ran
+    on the cluster."""
     import argparse
 
     parser = argparse.ArgumentParser(
@@ -159,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command given (put it after --)")
-    return run_on_local_cluster(command, args.work, args.cores, args.memory)
+    done = run_on_local_cluster(command, args.work, args.cores, args.memory)
+    # a command that exited 0 but ran nothing on the cluster (it fell back to local mode)
+    # proves nothing: status 3
+    return 3 if done.status == 0 and not done.apps else done.status
 
 
 if __name__ == "__main__":
