@@ -74,17 +74,17 @@ bench-bi: setup bi-setup
 	$(PY) bench/bench_bi.py --users $(BI_USERS) --seconds $(BI_SECONDS)
 
 # The demo again on a standalone Spark cluster started on this machine (one master, one worker
-# of CLUSTER_CORES cores; warehouse/cluster.py), lake under cluster/lakehouse; only the Spark
-# master differs. When ./lakehouse holds `make demo`'s lake of the same world, the two are
-# compared table by table (`risk-insight lake diff`).
+# of CLUSTER_CORES cores; warehouse/cluster.py); only the Spark master differs. It runs in
+# cluster/ (its own world, lake, outputs under the same relative paths; the same personal-data
+# key), and when ./lakehouse holds `make demo`'s lake of the same world the two are compared
+# table by table (`risk-insight lake diff`).
 CLUSTER_CORES ?= 2
 CLUSTER_MEMORY ?= 6g
-CLUSTER_ENV := RISK_INSIGHT_LAKE_ROOT=$(CURDIR)/cluster/lakehouse \
-	RISK_INSIGHT_OUTPUTS_ROOT=$(CURDIR)/cluster/outputs
 cluster-demo: setup
-	$(CLUSTER_ENV) $(PY) -m warehouse.cluster --cores $(CLUSTER_CORES) --memory $(CLUSTER_MEMORY) \
-		--work cluster/work -- \
-		$(VENV)/bin/risk-insight demo --enterprises $(ENTERPRISES) --years $(YEARS)
+	mkdir -p cluster
+	cd cluster && RISK_INSIGHT_SECRETS_DIR=$(CURDIR)/.secrets $(CURDIR)/$(PY) -m warehouse.cluster \
+		--cores $(CLUSTER_CORES) --memory $(CLUSTER_MEMORY) --work work -- \
+		$(CURDIR)/$(VENV)/bin/risk-insight demo --enterprises $(ENTERPRISES) --years $(YEARS)
 	@if [ -d lakehouse ]; then $(VENV)/bin/risk-insight lake diff lakehouse cluster/lakehouse; fi
 
 clean:

@@ -239,7 +239,7 @@ def test_lake_diff_masks_when_and_where_a_model_was_trained(spark, tmp_path):
     def lake(name: str, trained: str, digest: str) -> Path:
         root = tmp_path / name
         version = f"m{trained}-{digest}"
-        rows = [(version, f"{root.resolve()}/models/{version}", f'{{"champion": "{version}"}}')]
+        rows = [(version, f"{root.resolve()}/models/{version}", f"{root.parent.resolve()}/x.csv")]
         schema = "model_version STRING, artifact_path STRING, note STRING"
         df = spark.createDataFrame(rows, schema)
         df.write.format("delta").save(str(root / "audit" / "model_registry"))
@@ -253,6 +253,7 @@ def test_lake_diff_masks_when_and_where_a_model_was_trained(spark, tmp_path):
     assert "'model_version'" in other.differing["audit/model_registry"]
     seen = lakediff.contents(a)["audit/model_registry"].iloc[0]
     assert seen.artifact_path == "<lake>/models/m<trained_at>-0a1b2c3d"
+    assert seen.note == "<lake>/../x.csv"  # a file beside the lake (landing, outputs)
 
 
 def test_demo_user_passwords_are_generated_per_user_and_kept_private(tmp_path):

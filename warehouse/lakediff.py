@@ -55,16 +55,27 @@ def delta_tables(lake: str | Path) -> list[str]:
 # Values that name when or where a model was trained rather than what it is: a model version
 # ``m<trained at, 14 digits>-<hash of the booster>`` keeps its hash, and a lake's own root (in
 # artifact paths) reads ``<lake>``, so the same model trained in another lake or at another
-# time compares equal wherever its version is quoted (registry, scores, tiers, plans, JSON).
+# time compares equal wherever its version is quoted (registry, scores, tiers, plans, JSON);
+# and a lake's own folder does not count (another checkout's lake compares with this one).
 MODEL_VERSION = re.compile(r"\bm\d{14}-([0-9a-f]{8})\b")
 
 
 def normalise(values: pd.Series, root: str | None = None) -> pd.Series:
-    """``values`` (strings) with model versions' training times and the lake ``root`` masked."""
+    """``values`` (strings) with model versions' training times masked, and the lake ``root``
+    and the folder it sits in (where its landing zone and outputs usually are: files the lake
+    records by absolute path) read ``<lake>`` and ``<lake>/..``."""
     out = values.str.replace(MODEL_VERSION, r"m<trained_at>-\1", regex=True)
     if root:
-        out = out.str.replace(root.rstrip("/"), "<lake>", regex=False)
+        lake = Path(root)
+        out = out.str.replace(_path_prefix(lake), "<lake>", regex=True)
+        if lake.parent != lake:
+            out = out.str.replace(_path_prefix(lake.parent), "<lake>/..", regex=True)
     return out
+
+
+def _path_prefix(folder: Path) -> re.Pattern[str]:
+    # the folder as a whole path at the start of a path: not inside a longer name or path
+    return re.compile(r"(?<![\w./-])" + re.escape(str(folder)) + r"(?![\w.-])")
 
 
 def _root(lake: str | Path) -> str:
