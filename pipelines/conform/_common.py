@@ -174,7 +174,10 @@ def conform_fact(
         good = checked.where(F.col("_first").isNull())
         bad = checked.where(F.col("_first").isNotNull())
         quarantine(spark, bad.where(~F.col("_replay")), blocking, model.source, run_date, settings)
-        if replays:  # a MERGE of no rows would still cost its jobs
+        # Held-back rows whose enterprise is still unknown were dropped above: most days none
+        # is left to mark, and a MERGE of no rows would still cost its jobs.
+        n_replayed = checked.where(F.col("_replay")).count() if replays else 0
+        if n_replayed:
             mark_replayed(spark, checked.where(F.col("_replay")), blocking, model.source,
                           run_date, settings)  # fmt: skip
         n_all, n_bad, n_good, n_rows = count_outcome(checked, model.target.keys)
@@ -183,7 +186,6 @@ def conform_fact(
                 "_record_hash", silver_hash(model.business_columns)
             )
             merge_latest(spark, model.target, rows, settings)
-        n_replayed = checked.where(F.col("_replay")).count() if replays else 0
     finally:
         checked.unpersist()
     return ConformCounts(
