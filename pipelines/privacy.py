@@ -131,18 +131,12 @@ def _null_fields(
 ) -> int:
     """UPDATE the rows matching ``condition`` with ``nulled`` set to NULL; rows changed."""
     fields = business_fields(table)
-    dt = DeltaTable.forPath(spark, table.path(s))
     assignments = {f: F.lit(None).cast("string") for f in nulled}
     if erase_extra:  # unmapped columns (and attributes) may hold the erased person's data
         assignments["_extra"] = F.lit(None).cast("map<string,string>")
         assignments["_attributes"] = F.lit(None).cast("map<string,string>")
     assignments["_record_hash"] = hash_after_nulling(fields, nulled)
-    before = dt.history(1).select("version").first()[0]
-    dt.update(condition, assignments)
-    last = dt.history(1).select("version", "operation", "operationMetrics").first()
-    if last["version"] == before or last["operation"] != "UPDATE":
-        return 0  # nothing matched: no commit
-    return int((last["operationMetrics"] or {}).get("numUpdatedRows", 0))
+    return tables.update(spark, table, s, condition, assignments)
 
 
 @contextlib.contextmanager

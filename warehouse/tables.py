@@ -8,7 +8,7 @@ Tables live at ``<lake root>/<layer>/<name>``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -935,10 +935,11 @@ def read(spark: SparkSession, table: Table, settings: Settings | None = None) ->
     return spark.read.format("delta").load(path)
 
 
-def predicate(table: Table, where: Mapping[str, Any]) -> str:
+def predicate(table: Table, where: Mapping[str, Any], alias: str = "") -> str:
     """A Delta SQL predicate selecting the rows of ``table`` where each column equals its value
-    (a list or tuple: is one of them), literals typed by the table's schema. ValueError for a
-    column the table does not have or an empty ``where``."""
+    (a list or tuple: is one of them), literals typed by the table's schema; ``alias`` prefixes
+    the columns (``t`` in a MERGE). ValueError for a column the table does not have or an empty
+    ``where``."""
     if not where:
         raise ValueError(f"{table.qualified}: a predicate needs at least one column")
     types = {f.name: f.dataType for f in table.schema.fields}
@@ -950,8 +951,9 @@ def predicate(table: Table, where: Mapping[str, Any]) -> str:
         if not values:
             raise ValueError(f"{table.qualified}: no values for {column!r}")
         lits = [_literal(types[column], v) for v in sorted(values, key=str)]
-        parts.append(f"{column} = {lits[0]}" if len(lits) == 1 else
-                     f"{column} IN ({', '.join(lits)})")  # fmt: skip
+        name = f"{alias}.{column}" if alias else column
+        parts.append(f"{name} = {lits[0]}" if len(lits) == 1 else
+                     f"{name} IN ({', '.join(lits)})")  # fmt: skip
     return " AND ".join(parts)
 
 
@@ -1005,6 +1007,49 @@ def upsert(df: DataFrame, table: Table, settings: Settings | None, update_when: 
         )
 
     conflicts.retrying(merge, f"merge into {table.qualified}")
+
+
+def update_matched(
+    rows: DataFrame,
+    table: Table,
+    settings: Settings | None,
+    clauses: Sequence[tuple[str, Mapping[str, str]]],
+    **within: Any,
+) -> None:
+    """MERGE ``rows`` into ``table`` on its declared keys among the stored rows ``within``
+    selects (see :func:`predicate`), updating a matched row by the first of ``clauses``
+    (condition, column → SQL value; ``t.`` the stored row, ``s.`` the new one) whose condition
+    holds. Inserts nothing; retried on a write conflict."""
+    on = " AND ".join(f"t.{k} = s.{k}" for k in table.keys)
+    if within:
+        on = f"{predicate(table, within, alias='t')} AND {on}"
+    source = rows.alias("s")
+
+    def merge() -> None:
+        builder = ensure(rows.sparkSession, table, settings).alias("t").merge(source, on)
+        for condition, assignments in clauses:
+            builder = builder.whenMatchedUpdate(condition=condition, set=dict(assignments))
+        builder.execute()
+
+    conflicts.retrying(merge, f"update {table.qualified}")
+
+
+def update(
+    spark: SparkSession,
+    table: Table,
+    settings: Settings | None,
+    condition: Column,
+    assignments: Mapping[str, Column],
+) -> int:
+    """UPDATE the rows of ``table`` matching ``condition`` with ``assignments``; returns the
+    rows changed (0 when nothing matched: Delta then commits nothing)."""
+    handle = ensure(spark, table, settings)
+    before = handle.history(1).select("version").first()[0]
+    handle.update(condition, dict(assignments))
+    last = handle.history(1).select("version", "operation", "operationMetrics").first()
+    if last["version"] == before or last["operation"] != "UPDATE":
+        return 0
+    return int((last["operationMetrics"] or {}).get("numUpdatedRows", 0))
 
 
 def delta(spark: SparkSession, table: Table, settings: Settings | None = None) -> DeltaTable:

@@ -230,26 +230,22 @@ def mark_replayed(
         F.lit(run_date).alias("replayed_on"),
         F.col("check_name").isNull().alias("released"),
     )
-    keys = " AND ".join(f"t.{k} = s.{k}" for k in tables.REJECTED_ROWS.keys)
     marked = "t.replayed_on <=> s.replayed_on AND t.released <=> s.released"
     broken = ("check_name", "checks", "field", "value", "reason")
-    (
-        tables.delta(spark, tables.REJECTED_ROWS, settings)
-        .alias("t")
-        .merge(rows.alias("s"), f"t.source = '{source}' AND {keys}")
-        # released: the row keeps the check that held it back, and says when it was let go
-        .whenMatchedUpdate(
-            condition=f"s.released AND NOT ({marked})",
-            set={"replayed_on": "s.replayed_on", "released": "s.released"},
-        )
-        .whenMatchedUpdate(
-            condition=f"NOT s.released AND NOT ({marked} AND "
-            + " AND ".join(f"t.{c} <=> s.{c}" for c in broken)
-            + ")",
-            set={c: f"s.{c}" for c in (*broken, "replayed_on", "released")},
-        )
-        .execute()
-    )
+    same_check = " AND ".join(f"t.{c} <=> s.{c}" for c in broken)
+    tables.update_matched(
+        rows,
+        tables.REJECTED_ROWS,
+        settings,
+        [
+            # released: the row keeps the check that held it back, and says when it was let go
+            (f"s.released AND NOT ({marked})",
+             {"replayed_on": "s.replayed_on", "released": "s.released"}),
+            (f"NOT s.released AND NOT ({marked} AND {same_check})",
+             {c: f"s.{c}" for c in (*broken, "replayed_on", "released")}),
+        ],
+        source=source,
+    )  # fmt: skip
 
 
 def silver_hash(columns: list[str]) -> Column:
