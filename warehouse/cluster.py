@@ -47,9 +47,17 @@ class LocalCluster:
         with urllib.request.urlopen(f"{self.ui_url}/json/", timeout=5) as reply:
             return json.load(reply)
 
-    def completed_apps(self) -> list[str]:
-        """Names of the applications that ran on this cluster and finished, oldest first."""
-        return [app["name"] for app in reversed(self.state().get("completedapps", []))]
+    def applications(self, wait_s: float = 30.0) -> list[str]:
+        """Names of the applications that ran on this cluster, oldest first, once none is still
+        active (waiting up to ``wait_s``: a driver that has just exited may not have been
+        unregistered yet; one still active after that is listed last)."""
+        deadline = time.monotonic() + wait_s
+        state = self.state()
+        while state.get("activeapps") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            state = self.state()
+        done = [app["name"] for app in reversed(state.get("completedapps", []))]
+        return done + [app["name"] for app in state.get("activeapps", [])]
 
 
 def _alive_workers(cluster: LocalCluster) -> int:
@@ -153,7 +161,7 @@ def run_on_local_cluster(
         }
         print(f"local cluster up at {cluster.master_url} (UI {cluster.ui_url})", flush=True)
         status = subprocess.run(command, env=env, check=False, timeout=timeout_s).returncode
-        ran = cluster.completed_apps()
+        ran = cluster.applications()
     print(f"applications that ran on the cluster: {ran or 'none'}", flush=True)
     return ClusterRun(status, ran)
 
