@@ -989,11 +989,16 @@ def append(df: DataFrame, table: Table, settings: Settings | None = None) -> Non
     conflicts.retrying(lambda: writer.save(path), f"append to {table.qualified}")
 
 
+def _on_keys(table: Table) -> str:
+    """MERGE condition: the stored row ``t`` and the new row ``s`` share the declared keys."""
+    return " AND ".join(f"t.{k} = s.{k}" for k in table.keys)
+
+
 def upsert(df: DataFrame, table: Table, settings: Settings | None, update_when: str) -> None:
     """MERGE ``df`` into ``table`` on its declared keys: insert new keys; replace a stored row
     with its new version where ``update_when`` holds (SQL over ``t.`` the stored row and ``s.``
     the new one, e.g. ``t._record_hash <> s._record_hash``). Retried on a write conflict."""
-    on = " AND ".join(f"t.{k} = s.{k}" for k in table.keys)
+    on = _on_keys(table)
     source = df.select(*table.columns).alias("s")
 
     def merge() -> None:
@@ -1020,7 +1025,7 @@ def update_matched(
     selects (see :func:`predicate`), updating a matched row by the first of ``clauses``
     (condition, column → SQL value; ``t.`` the stored row, ``s.`` the new one) whose condition
     holds. Inserts nothing; retried on a write conflict."""
-    on = " AND ".join(f"t.{k} = s.{k}" for k in table.keys)
+    on = _on_keys(table)
     if within:
         on = f"{predicate(table, within, alias='t')} AND {on}"
     source = rows.alias("s")

@@ -178,8 +178,8 @@ def conform_fact(
         # is left to mark, and a MERGE of no rows would still cost its jobs.
         n_replayed = checked.where(F.col("_replay")).count() if replays else 0
         if n_replayed:
-            mark_replayed(spark, checked.where(F.col("_replay")), blocking, model.source,
-                          run_date, settings)  # fmt: skip
+            mark_replayed(checked.where(F.col("_replay")), blocking, model.source, run_date,
+                          settings)  # fmt: skip
         n_all, n_bad, n_good, n_rows = count_outcome(checked, model.target.keys)
         if n_rows:
             rows = latest_per_key(good, model.target.keys).withColumn(
@@ -215,7 +215,6 @@ def replay_candidates(
 
 
 def mark_replayed(
-    spark: SparkSession,
     replayed: DataFrame,
     rules: list[RowRule],
     source: str,
