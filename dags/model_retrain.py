@@ -1,5 +1,7 @@
-"""Monthly model retrain: training features → backtests + fit + registration → promotion gate
-(decision recorded in audit.model_decisions) → re-score with the champion if promoted.
+"""Monthly model retrain: one task per step of ``risk_insight.graph.RETRAIN`` — training
+schedule → training features → backtests + fit + registration → promotion gate (decision
+recorded in audit.model_decisions) → the decision as stored → re-score with the champion if
+promoted (skipped otherwise). The schedule and the decision reach the steps after them as XComs.
 
 Scoring (here and in ``supervision_daily``) always uses the champion, the challenger of the
 latest promoted decision, so it switches to a new model only after the gate promoted it.
@@ -18,6 +20,7 @@ if str(Path(__file__).parent) not in sys.path:  # the scheduler may not put dags
 
 import risk_steps as steps  # noqa: E402
 from airflow.sdk import Param, dag, get_current_context, task
+from graph_tasks import graph_tasks  # noqa: E402
 
 PARAMS = {
     "lake_root": Param("", type="string", description="lake root ('' = settings)"),
@@ -55,10 +58,6 @@ PARAMS = {
 }
 
 
-def _params() -> dict:
-    return dict(get_current_context()["params"])
-
-
 @dag(
     schedule="@monthly",
     start_date=datetime(2026, 1, 1),
@@ -71,38 +70,13 @@ def _params() -> dict:
 )
 def model_retrain() -> None:
     @task
-    def training_schedule() -> dict:
-        """Backtest folds and final training dates over silver's inspection span."""
-        return steps.training_schedule(_params())
+    def resolve_run() -> dict:
+        """Dates and roots of this run; checks the tier and gate policy versions."""
+        context = get_current_context()
+        return steps.resolve_run(dict(context["params"]), context["logical_date"])
 
-    @task
-    def training_features(plan: dict) -> list:
-        return steps.training_features(_params(), plan)
-
-    @task
-    def backtest_train_and_gate(plan: dict) -> dict:
-        """Backtests, final fit, registration and the promotion gate (decision recorded)."""
-        return steps.train_and_gate(_params(), plan)
-
-    @task
-    def record_decision(decision: dict) -> dict:
-        """Check the decision row is stored and log the champion after it."""
-        return steps.recorded_decision(_params(), decision["challenger"])
-
-    @task.short_circuit
-    def promoted(recorded: dict) -> bool:
-        return bool(recorded["promoted"])
-
-    @task
-    def rescore_with_champion() -> dict:
-        return steps.rescore_with_champion(_params())
-
-    plan = training_schedule()
-    built = training_features(plan)
-    decision = backtest_train_and_gate(plan)
-    built >> decision
-    recorded = record_decision(decision)
-    promoted(recorded) >> rescore_with_champion()
+    run = resolve_run()
+    graph_tasks("model_retrain", run, start=run)
 
 
 model_retrain()

@@ -165,14 +165,22 @@ def delivery_status(params: dict[str, Any], run_date: str) -> dict[str, Any]:
             "files": len(files), "wait_hours": wait}  # fmt: skip
 
 
-def run_step(params: dict[str, Any], name: str, run: dict[str, str]) -> Any:
-    """Run the daily graph's step ``name`` (``risk_insight.graph``) for the run ``resolve_run``
-    described; a step that writes the lake holds the lake lock and leaves its ``step`` event
-    (:func:`writes_lake`). Returns a small JSON-able summary for XCom: a gate's ledger counts
-    of the day, else the step's result (``{"skipped": why}`` for a step that did nothing)."""
+def run_step(
+    params: dict[str, Any],
+    name: str,
+    run: dict[str, str],
+    upstream: dict[str, Any] | None = None,
+    graph: str = "supervision_daily",
+) -> Any:
+    """Run the step ``name`` of ``graph`` (``risk_insight.graph.GRAPHS``) for the run
+    ``resolve_run`` described, with the params as the run's options and ``upstream`` (the
+    XComs of the steps it ``uses``) as the results it reads. A step that writes the lake holds
+    the lake lock and leaves its ``step`` event (:func:`writes_lake`). Returns a small JSON-able
+    summary for XCom: a gate's ledger counts of the day, else the step's result
+    (``{"skipped": why}`` for a step that did nothing)."""
     from risk_insight.graph import step
 
-    chosen = step(name)
+    chosen = step(name, graph)
     key = run.get(chosen.key, "") if chosen.key else ""
 
     def call(params: dict[str, Any], *_key: str) -> Any:
@@ -185,6 +193,8 @@ def run_step(params: dict[str, Any], name: str, run: dict[str, str]) -> Any:
             as_of=date.fromisoformat(run["as_of"]),
             landing_root=Path(run.get("landing_root") or s.landing_root),
             model_version=params.get("model_version") or None,
+            options=dict(params),
+            results=dict(upstream or {}),
             _spark=spark_for(s),
         )
         result = chosen.run(this)
@@ -218,127 +228,3 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)[:2000]
-
-
-# ---- model retrain ----------------------------------------------------------------------------
-
-
-SCHEDULE_PARAMS = ("horizon_days", "n_folds", "fold_step_months", "train_step_months",
-                   "warmup_months")  # fmt: skip
-
-
-def training_schedule(params: dict[str, Any]) -> dict[str, Any]:
-    """The backtest folds and final training dates laid on silver's inspection span: the model
-    policy's schedule fitted to the span, unless the run sets every schedule parameter."""
-    from models.train import data_span, make_schedule, schedule_for_span
-
-    s = settings_for(params)
-    versions = policy_versions(params, s)
-    first, last = data_span(spark_for(s), s)
-    own = {k: int(params[k]) for k in SCHEDULE_PARAMS if params.get(k) is not None}
-    if own and len(own) < len(SCHEDULE_PARAMS):
-        raise ValueError(f"set all of {SCHEDULE_PARAMS} or none (the model policy's schedule)")
-    sched = make_schedule(first, last, **own) if own else schedule_for_span(first, last)
-    return {
-        "folds": {t.isoformat(): {"train": [d.isoformat() for d in tr], "calibration":
-                                  c.isoformat()} for t, (tr, c) in sched.folds.items()},
-        "final": {"train": [d.isoformat() for d in sched.final[0]],
-                  "calibration": sched.final[1].isoformat()},
-        "horizon_days": sched.horizon_days,
-        "data_span": [first.isoformat(), last.isoformat()],
-        **versions,
-    }  # fmt: skip
-
-
-def _schedule(plan: dict[str, Any]):
-    from models.train import Schedule
-
-    def d(x: str) -> date:
-        return date.fromisoformat(x)
-
-    return Schedule(
-        folds={d(t): ([d(x) for x in f["train"]], d(f["calibration"]))
-               for t, f in plan["folds"].items()},
-        final=([d(x) for x in plan["final"]["train"]], d(plan["final"]["calibration"])),
-        horizon_days=int(plan["horizon_days"]),
-    )  # fmt: skip
-
-
-@writes_lake
-def training_features(params: dict[str, Any], plan: dict[str, Any]) -> list[str]:
-    """Build the gold feature partitions the schedule needs and that do not exist yet."""
-    from models.retrain import ensure_features
-
-    s = settings_for(params)
-    dates = _schedule(plan).all_dates()
-    ensure_features(spark_for(s), dates, s)
-    return [x.isoformat() for x in dates]
-
-
-@writes_lake
-def train_and_gate(params: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
-    """Backtest the challenger, fit, register, run the promotion gate; the gate records its
-    decision in audit.model_decisions. Returns the decision."""
-    from models.registry import PromotionPolicy
-    from models.retrain import train_and_register
-
-    s = settings_for(params)
-    truth = params.get("truth_dir") or None
-    decision = train_and_register(
-        spark_for(s),
-        s,
-        seed=int(params["seed"]),
-        truth_dir=truth if truth and Path(truth).exists() else None,
-        schedule=_schedule(plan),
-        policy=PromotionPolicy.from_policy(
-            margin=params.get("margin"),
-            fairness_bound=params.get("fairness_bound"),
-            tolerance=params.get("tolerance"),
-        ),
-    )
-    return {
-        "challenger": decision.challenger,
-        "champion_before": decision.champion_before,
-        "promoted": bool(decision.promoted),
-        "reasons": list(decision.reasons),
-    }
-
-
-def recorded_decision(params: dict[str, Any], challenger: str) -> dict[str, Any]:
-    """The gate's decision row of ``challenger`` as stored, and the champion now."""
-    from pyspark.sql import functions as F
-
-    from models import registry
-    from warehouse import tables
-
-    s = settings_for(params)
-    spark = spark_for(s)
-    rows = (
-        tables.read(spark, tables.MODEL_DECISIONS, s)
-        .where(F.col("challenger") == challenger)
-        .collect()
-    )
-    if not rows:
-        raise RuntimeError(f"no decision recorded in audit.model_decisions for {challenger}")
-    return {
-        "challenger": challenger,
-        "promoted": bool(rows[-1]["promoted"]),
-        "champion": registry.champion(spark, s),
-    }
-
-
-@writes_lake
-def rescore_with_champion(params: dict[str, Any]) -> dict[str, Any]:
-    """Score the as-of date (param, else the month after the data span) with the champion."""
-    from models.demo import next_month
-    from models.score import score as score_all
-    from models.train import data_span
-
-    s = settings_for(params)
-    spark = spark_for(s)
-    as_of = (
-        date.fromisoformat(params["as_of"])
-        if params.get("as_of")
-        else next_month(data_span(spark, s)[1])
-    )
-    return score_all(spark, as_of, s)

@@ -25,15 +25,7 @@ if str(Path(__file__).parent) not in sys.path:  # the scheduler may not put dags
 
 import risk_steps as steps  # noqa: E402
 from airflow.sdk import Param, PokeReturnValue, dag, get_current_context, task
-
-from risk_insight import graph  # noqa: E402
-
-OUTSIDE = {  # steps that touch outside systems: retried with exponential backoff
-    "retries": 3,
-    "retry_delay": timedelta(seconds=30),
-    "retry_exponential_backoff": 2.0,
-    "max_retry_delay": timedelta(minutes=10),
-}
+from graph_tasks import graph_tasks  # noqa: E402
 
 PARAMS = {
     "landing_root": Param("", type="string", description="landing root ('' = settings)"),
@@ -45,6 +37,7 @@ PARAMS = {
     "quality_policy_version": Param("", type="string", description="expected gate policy"),
     "as_of": Param("", type="string", description="as-of date YYYY-MM-DD ('' = D + 1 day)"),
     "model_version": Param("", type="string", description="registered model ('' = champion)"),
+    "reconform": Param(False, type="boolean", description="conform again from the same inputs"),
     "enterprises": Param(0, type="integer", minimum=0, description="demo world size (0 = off)"),
     "years": Param(2, type="integer", minimum=1, description="demo world years"),
     "seed": Param(42, type="integer", description="demo world seed"),
@@ -89,37 +82,7 @@ def supervision_daily() -> None:
 
     run = resolve_run()
     prepare_world() >> run
-    waited = wait_for_delivery(run)
-    made = {s.name: _task(s)(run) for s in graph.DAILY}
-    for s in graph.DAILY:
-        if s.always:  # after every gate, whatever happened (trigger rule all_done); not
-            # after every task: a sole leaf that succeeds would mark a blocked run a success
-            [made[o.name] for o in graph.DAILY if o.gate] >> made[s.name]
-        for before in s.after:
-            made[before] >> made[s.name]
-        if not s.after and not s.always:
-            waited >> made[s.name]
-
-
-def _task(step):
-    """The Airflow task of one step of the graph: task id = step name, its docstring as the
-    task's doc, retried with backoff when it touches an outside system, run whatever happened
-    upstream when it is an ``always`` step; a step returning ``{"skipped": why}`` is skipped."""
-
-    def call(run: dict):
-        done = steps.run_step(_params(), step.name, run)
-        if isinstance(done, dict) and set(done) == {"skipped"}:
-            from airflow.sdk.exceptions import AirflowSkipException
-
-            raise AirflowSkipException(done["skipped"])
-        return done
-
-    call.__name__ = step.name
-    call.__doc__ = step.doc
-    options = {**(OUTSIDE if step.outside else {}), "task_id": step.name}
-    if step.always:
-        options["trigger_rule"] = "all_done"
-    return task(**options)(call)
+    graph_tasks("supervision_daily", run, start=wait_for_delivery(run))
 
 
 supervision_daily()

@@ -1,12 +1,11 @@
-"""The model stage of the demo: train if no champion exists, score the latest month, and give
-the backtest table (model vs rules vs random vs oracle) for printing."""
+"""The model stage of the demo: the champion, the as-of date that sees all the data, and the
+champion's backtest table (model vs rules vs random vs oracle) for printing. Training is the
+retrain graph's (``risk_insight.graph.RETRAIN``)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -14,8 +13,6 @@ from pyspark.sql import SparkSession
 
 from models import registry
 from models.evaluate import backtest_table
-from models.retrain import train_and_register
-from models.score import score
 from models.train import data_span
 from warehouse.settings import Settings
 
@@ -25,31 +22,14 @@ def next_month(d: date) -> date:
     return date(d.year + (d.month == 12), d.month % 12 + 1, 1)
 
 
-def model_stage(
-    spark: SparkSession,
-    settings: Settings,
-    truth_dir: str | Path | None = None,
-    say: Callable[[str], None] = lambda _m: None,
-    score_latest: bool = True,
-) -> dict[str, Any]:
-    """Ensure a champion (training one if none is registered), score the latest month (unless
-    not ``score_latest``: the demo's run graph scores it).
-
-    Returns ``decision`` (None if a champion existed), ``as_of`` (the latest month), ``score``
-    (what was written; None when not scored) and ``table`` (the champion's backtest table on
-    random-draw inspections, a DataFrame).
-    """
-    decision = None
-    if registry.champion(spark, settings) is None:
-        truth = str(truth_dir) if truth_dir and Path(truth_dir).exists() else None
-        decision = train_and_register(spark, settings, truth_dir=truth, say=say)
-        say(("promoted " if decision.promoted else "not promoted ") + decision.challenger)
+def model_stage(spark: SparkSession, settings: Settings) -> dict[str, Any]:
+    """The champion (``RuntimeError`` if no model is champion), ``as_of`` (the month after
+    silver's data span) and ``table`` (the champion's backtest table on random-draw
+    inspections, a DataFrame)."""
     champ = registry.champion(spark, settings)
     if champ is None:
-        raise RuntimeError(f"no model passed the promotion gate: {decision.reasons}")
-    as_of = next_month(data_span(spark, settings)[1])
-    written = score(spark, as_of, settings, champ) if score_latest else None
+        raise RuntimeError("no model is champion: run the retrain (risk-insight train)")
     metrics = json.loads(registry.read_artifact(settings, champ, "metrics.json"))
     table: pd.DataFrame = backtest_table(metrics)
-    return {"decision": decision, "as_of": as_of, "score": written, "table": table,
-            "champion": champ}  # fmt: skip
+    return {"champion": champ, "as_of": next_month(data_span(spark, settings)[1]),
+            "table": table}  # fmt: skip

@@ -158,17 +158,7 @@ def train_and_register(
         catalogue,
     )
     model.params["train_only_inspected"] = only_inspected
-    metrics["schedule"] = {
-        "folds": {
-            t.isoformat(): {"train": [d.isoformat() for d in tr], "calibration": c.isoformat()}
-            for t, (tr, c) in schedule.folds.items()
-        },
-        "final": {
-            "train": [d.isoformat() for d in train_dates],
-            "calibration": calib_date.isoformat(),
-        },
-        "horizon_days": horizon_days,
-    }
+    metrics["schedule"] = schedule.to_json()
     version = registry.register(spark, s, model, metrics, seed)
     say(f"registered {version}")
 

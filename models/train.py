@@ -73,6 +73,34 @@ class Schedule:
             out |= set(train) | {calib, test}
         return sorted(out)
 
+    def to_json(self) -> dict[str, Any]:
+        """The schedule as JSON-able data (dates in ISO form): the model card's ``schedule``,
+        and what a retrain's steps hand on to each other."""
+        return {
+            "folds": {
+                t.isoformat(): {"train": [d.isoformat() for d in tr], "calibration": c.isoformat()}
+                for t, (tr, c) in self.folds.items()
+            },
+            "final": {
+                "train": [d.isoformat() for d in self.final[0]],
+                "calibration": self.final[1].isoformat(),
+            },
+            "horizon_days": self.horizon_days,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Schedule:
+        """The schedule :meth:`to_json` wrote."""
+        d = date.fromisoformat
+        return cls(
+            folds={
+                d(t): ([d(x) for x in f["train"]], d(f["calibration"]))
+                for t, f in data["folds"].items()
+            },
+            final=([d(x) for x in data["final"]["train"]], d(data["final"]["calibration"])),
+            horizon_days=int(data["horizon_days"]),
+        )
+
 
 def _add_months(d: date, months: int) -> date:
     m = d.year * 12 + d.month - 1 + months

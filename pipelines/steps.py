@@ -33,6 +33,7 @@ class Run:
     as_of: date | None = None  # the scoring date; default the day after the delivery date
     landing_root: Path | None = None  # default settings.landing_root
     model_version: str | None = None  # score with this registered model (default the champion)
+    options: dict[str, Any] = field(default_factory=dict)  # the run's own choices (seed, ...)
     say: Callable[[str], None] = lambda _msg: None
     results: dict[str, Any] = field(default_factory=dict)
     _spark: SparkSession | None = None
@@ -63,6 +64,7 @@ class Step:
     run: Callable[[Run], Any]
     title: str
     after: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()  # steps (among ``after``) whose results it reads: run.results
     key: str = "run_date"  # the date a run of it is keyed on: "run_date", "as_of" or ""
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
@@ -77,8 +79,9 @@ class Step:
 
 
 def check_graph(steps: Sequence[Step]) -> None:
-    """Raise ``ValueError`` unless names are unique and each step follows only steps declared
-    before it (so the declared order is an order the runner can execute)."""
+    """Raise ``ValueError`` unless names are unique, each step follows only steps declared
+    before it (so the declared order is an order the runner can execute) and uses the results
+    only of steps it follows (in Airflow they reach it as those tasks' XComs)."""
     seen: set[str] = set()
     every = {s.name for s in steps}
     for step in steps:
@@ -87,6 +90,9 @@ def check_graph(steps: Sequence[Step]) -> None:
         later = [a for a in step.after if a in every and a not in seen]
         if later:
             raise ValueError(f"step {step.name!r} follows {later}, declared after it")
+        unfollowed = [u for u in step.uses if u not in step.after]
+        if unfollowed:
+            raise ValueError(f"step {step.name!r} uses {unfollowed} but does not follow them")
         seen.add(step.name)
 
 
@@ -148,10 +154,12 @@ def bronze_gate(run: Run) -> Any:
 
 def conform(run: Run) -> Any:
     """Bronze → silver for the delivery date (row rules checked by GX, block rows
-    quarantined with their reason)."""
+    quarantined with their reason); a source already conformed from the same inputs is
+    reused, unless option ``reconform`` is set."""
     from pipelines.conform import conform_day
 
-    return conform_day(run.spark, run.run_date, run.settings)
+    force = bool(run.options.get("reconform"))
+    return conform_day(run.spark, run.run_date, run.settings, force=force)
 
 
 def rectification_reports(run: Run) -> Any:

@@ -209,25 +209,33 @@ def cmd_quality_report(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Backtest, register and gate a challenger; print its backtest table and the decision."""
+    """Run the retrain graph (``risk_insight.graph.RETRAIN``, the monthly DAG's steps): backtest,
+    register and gate a challenger, then re-score with it if promoted and ``--rescore``; print
+    its backtest table and the decision."""
     from models.evaluate import backtest_table
-    from models.registry import PromotionPolicy, read_artifact
-    from models.retrain import train_and_register
+    from models.registry import read_artifact
     from warehouse.settings import get_settings
 
     settings = get_settings()
-    spark = _spark()
-    policy = PromotionPolicy.from_policy(
-        margin=args.margin, fairness_bound=args.fairness_bound, tolerance=args.tolerance
-    )
-    decision = train_and_register(
-        spark, settings, seed=args.seed, truth_dir=args.truth, policy=policy, say=console.log
-    )
-    metrics = json.loads(read_artifact(settings, decision.challenger, "metrics.json"))
+    options = {"seed": args.seed, "truth_dir": args.truth, "margin": args.margin,
+               "tolerance": args.tolerance, "fairness_bound": args.fairness_bound}  # fmt: skip
+    done = _retrain(_spark(), settings, options, rescore=args.rescore)
+    decision = done["backtest_train_and_gate"]
+    metrics = json.loads(read_artifact(settings, decision["challenger"], "metrics.json"))
     _print_backtest(backtest_table(metrics))
-    verdict = "[green]promoted[/]" if decision.promoted else "[yellow]not promoted[/]"
-    console.print(f"{decision.challenger}: {verdict} — " + "; ".join(decision.reasons))
+    verdict = "[green]promoted[/]" if decision["promoted"] else "[yellow]not promoted[/]"
+    console.print(f"{decision['challenger']}: {verdict} — " + "; ".join(decision["reasons"]))
     return 0
+
+
+def _retrain(spark, settings, options: dict, rescore: bool) -> dict:
+    """The retrain graph's steps in-process (without the re-score unless ``rescore``)."""
+    from pipelines.steps import Run, run_steps
+    from risk_insight import graph
+
+    chosen = [s for s in graph.RETRAIN if rescore or s.name != "rescore_with_champion"]
+    run = Run(settings, date.today(), options=options, say=console.log, _spark=spark)
+    return run_steps(chosen, run)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -526,12 +534,21 @@ def _outcome_cycle(spark, settings, plan_id: str, as_of: date, truth: Path) -> N
 
 
 def _model_stage(spark, settings, truth_dir: Path) -> date:
-    """Train a model if none is registered, score the latest month, print the backtests;
-    return the as-of date scored."""
+    """Train a model with the retrain graph if none is champion, print the champion's
+    backtests; return the as-of date to score (the month after the data)."""
+    from models import registry
     from models.demo import model_stage
 
     console.rule("risk model / 风险模型")
-    stage = model_stage(spark, settings, truth_dir, say=console.log, score_latest=False)
+    if registry.champion(spark, settings) is None:
+        decision = _retrain(spark, settings, {"truth_dir": str(truth_dir)}, rescore=False)[
+            "backtest_train_and_gate"
+        ]
+        console.log(("promoted " if decision["promoted"] else "not promoted ")
+                    + decision["challenger"])  # fmt: skip
+        if not decision["promoted"]:
+            raise RuntimeError(f"no model passed the promotion gate: {decision['reasons']}")
+    stage = model_stage(spark, settings)
     _print_backtest(stage["table"])
     console.print(f"champion {stage['champion']}; scoring as of {stage['as_of']}")
     return stage["as_of"]
@@ -838,6 +855,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, help="precision@k another recipe must beat by")
     p.add_argument("--tolerance", type=float, help="how much worse a same-recipe refresh may be")
     p.add_argument("--fairness-bound", type=float, help="max widening of a gap")
+    p.add_argument("--rescore", action="store_true", help="re-score with it if promoted")
     p.set_defaults(func=cmd_train, writes=True, audited=False)
 
     p = sub.add_parser("score", help="score active enterprises at an as-of date (Spark)")

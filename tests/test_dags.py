@@ -45,6 +45,7 @@ def test_dag_files_import_quickly_and_without_heavy_imports() -> None:
         "print('ERRORS', bag.import_errors)\n"
         "print('IDS', sorted(bag.dag_ids))\n"
         "print('TASKS', sorted(bag.dags['supervision_daily'].task_ids))\n"
+        "print('RETRAIN', sorted(bag.dags['model_retrain'].task_ids))\n"
         "print('PARSE', round(time.monotonic() - t_af, 2))\n"
         "print('HEAVY', [m for m in ('pyspark', 'great_expectations', 'lightgbm') "
         "if m in sys.modules])\n"
@@ -64,6 +65,7 @@ def test_dag_files_import_quickly_and_without_heavy_imports() -> None:
 
     own = ["prepare_world", "resolve_run", "wait_for_delivery"]
     assert lines["TASKS"] == str(sorted(own + [s.name for s in graph.DAILY]))
+    assert lines["RETRAIN"] == str(sorted(["resolve_run"] + [s.name for s in graph.RETRAIN]))
     assert float(lines["PARSE"]) < 5.0, out  # both files, after Airflow itself is imported
     assert lines["HEAVY"] == "[]", "DAG files must not import Spark, GX or LightGBM"
 

@@ -3,6 +3,7 @@ once, run in order, a failure stopping what follows except the ``always`` steps.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -93,3 +94,35 @@ def test_the_daily_graph_extends_the_delivery_and_ends_with_the_data_docs() -> N
         "silver quality gate",
         "rebuilding data docs",
     ]
+
+
+def test_a_step_uses_only_results_of_steps_it_follows() -> None:
+    log: list[str] = []
+    with pytest.raises(ValueError, match="does not follow"):
+        check_graph((_step("a", log), _step("b", log, uses=("a",))))
+    check_graph((_step("a", log), _step("b", log, after=("a",), uses=("a",))))
+
+
+def test_the_retrain_graph_hands_the_schedule_and_decision_on_and_skips_an_unpromoted_rescore() -> (
+    None
+):
+    from models.train import Schedule, make_schedule
+
+    names = [s.name for s in graph.RETRAIN]
+    assert names == ["training_schedule", "training_features", "backtest_train_and_gate",
+                     "record_decision", "rescore_with_champion"]  # fmt: skip
+    assert graph.step("record_decision", "model_retrain").uses == ("backtest_train_and_gate",)
+    with pytest.raises(KeyError):
+        graph.step("record_decision")  # not a step of the daily graph
+    # the schedule travels between tasks as JSON (an XCom) and comes back the same
+    sched = make_schedule(date(2020, 1, 5), date(2025, 11, 20))
+    assert Schedule.from_json(json.loads(json.dumps(sched.to_json()))) == sched
+    # a challenger the gate did not promote leaves the champion's scores alone (no Spark here:
+    # the lake root does not exist)
+    run = _run()
+    run.results["record_decision"] = {"promoted": False, "challenger": "m1", "champion": None}
+    done = graph.step("rescore_with_champion", "model_retrain").run(run)
+    assert set(done) == {"skipped"}
+    with pytest.raises(ValueError, match="set all of"):
+        run.options = {"n_folds": 2}
+        graph.training_schedule(run)
