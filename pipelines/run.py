@@ -45,8 +45,10 @@ def run_day(
     settings: Settings | None = None,
     progress: Callable[[str], None] | None = None,
     docs: bool = True,
+    reconform: bool = False,
 ) -> DayRun:
-    """Land, gate and conform one delivery date; rebuild the Data Docs when ``docs``.
+    """Land, gate and conform one delivery date; rebuild the Data Docs when ``docs``;
+    ``reconform`` conforms sources already conformed from the same inputs again.
 
     Safe to repeat: a second run changes nothing, and a run killed at any point is completed
     by running it again. Holds the lake lock throughout (waits for another writer, or raises
@@ -57,7 +59,8 @@ def run_day(
     say = progress or (lambda _msg: None)
     day = DayRun(run_date)
     folder = Path(landing_root) / run_date.isoformat()
-    run = Run(s, run_date, landing_root=Path(landing_root), say=say, _spark=spark)
+    run = Run(s, run_date, landing_root=Path(landing_root), say=say, _spark=spark,
+              options={"reconform": reconform})  # fmt: skip
     steps = DELIVERY if docs else tuple(st for st in DELIVERY if st.name != "data_docs")
     with (
         lake_lock(s, f"run {run_date}", say=say),

@@ -55,7 +55,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from quality.gates import GateBlocked
 
     try:
-        run = run_day(spark, landing, date.fromisoformat(args.date), settings, progress=console.log)
+        run = run_day(spark, landing, date.fromisoformat(args.date), settings,
+                      progress=console.log, reconform=args.reconform)  # fmt: skip
     except GateBlocked as blocked:
         console.print(f"[red]{blocked}[/]")
         return 3
@@ -820,6 +821,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="land and conform one delivery date (idempotent)")
     p.add_argument("--date", required=True, help="delivery date, YYYY-MM-DD")
     p.add_argument("--landing", help="landing root (default: settings.landing_root)")
+    p.add_argument(
+        "--reconform",
+        action="store_true",
+        help="conform every source again, even those conformed from the same inputs",
+    )
     p.set_defaults(func=cmd_run, writes=True, audited=True)
 
     p = sub.add_parser("demo", help="simulate the default world and run it end to end")

@@ -371,13 +371,15 @@ CONFORM_LOG = Table(
         _col("rows_duplicate", L, False),
         _col("rows_conformed", L, False),
         _col("finished_at", TS, False),
+        _col("inputs_hash", S),  # what the run read (pipelines.conform.inputs): same → reused
     ),
     keys=("run_date", "source", "target"),
     checks={
         "reconciles": "rows_in + rows_replayed = rows_quarantined + rows_duplicate + rows_conformed"
     },
     description="清洗日志 / per run: bronze rows in + quarantined rows replayed (their "
-    "enterprise registered since) = quarantined + duplicates + conformed",
+    "enterprise registered since) = quarantined + duplicates + conformed; the fingerprint of "
+    "the inputs it read (a re-run with the same inputs reuses the row instead of conforming)",
 )
 
 

@@ -40,6 +40,8 @@ class ConformCounts:
     rows_duplicate: int
     rows_conformed: int
     rows_replayed: int = 0
+    inputs_hash: str | None = None  # what it read (pipelines.conform.inputs.fingerprints)
+    reused: bool = False  # conformed earlier with the same inputs: these are the logged counts
 
 
 @dataclass(frozen=True)
@@ -366,9 +368,8 @@ def merge_latest(
 def log_counts(
     spark: SparkSession, run_date: date, counts: list[ConformCounts], settings: Settings
 ) -> None:
-    """Record per source and target: rows in = quarantined + duplicates + conformed."""
-    if not counts:
-        return
+    """Record per source and target: rows in = quarantined + duplicates + conformed, and the
+    fingerprint of the inputs (reused counts are already recorded)."""
     rows = [
         (
             run_date,
@@ -380,10 +381,15 @@ def log_counts(
             c.rows_duplicate,
             c.rows_conformed,
             datetime.now(),
+            c.inputs_hash,
         )
         for c in counts
+        if not c.reused
     ]
+    if not rows:
+        return
     df = spark.createDataFrame(rows, tables.CONFORM_LOG.schema)
     counted = ("rows_in", "rows_replayed", "rows_quarantined", "rows_duplicate", "rows_conformed")
-    changed = " OR ".join(f"t.{c} <> s.{c}" for c in counted)
+    changed = " OR ".join([*(f"t.{c} <> s.{c}" for c in counted),
+                           "NOT (t.inputs_hash <=> s.inputs_hash)"])  # fmt: skip
     tables.upsert(df, tables.CONFORM_LOG, settings, update_when=changed)
