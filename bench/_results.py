@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -22,10 +23,24 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}"
 
 
+def commit() -> str:
+    """The short commit of the working tree measured (``unknown`` outside a git checkout)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=RESULTS.parent,
+        )  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
 def write_section(title: str, body: str, path: Path = RESULTS) -> None:
-    """Replace (or append) the ``## <title>`` section with ``body``, stamped with the machine."""
+    """Replace (or append) the ``## <title>`` section with ``body``, stamped with the date, the
+    commit and the machine."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    section = f"## {title}\n\n_{date.today().isoformat()} · {machine()}_\n\n{body.strip()}\n\n"
+    stamp = f"{date.today().isoformat()} · commit `{commit()}` · {machine()}"
+    section = f"## {title}\n\n_{stamp}_\n\n{body.strip()}\n\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.M | re.S)
     text = (
         pattern.sub(lambda _m: section, text)
