@@ -13,8 +13,9 @@ Order of precedence (DOMAIN.md "Tier policy"):
    round(20 % n) C, up to round(80 % n) B, the rest A (cumulative shares, rounded half up,
    so the tiers always add up to n).
 
-The rank is a window over the whole scored population (one partition): fine for a
-jurisdiction's few hundred thousand rows; everything else stays distributed.
+The rank over the whole scored population is computed without a single-task window
+(:func:`global_rank`: a distributed sort, each partition numbered in place and offset by the
+partitions before it), so nothing here runs on one task or on the driver.
 """
 
 from __future__ import annotations
