@@ -21,12 +21,13 @@ from datetime import date
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from pipelines.conform import dim_enterprise
 from pipelines.conform._common import ConformCounts
 from quality.policy import policy_for
 from warehouse import contracts, tables
 from warehouse.settings import Settings
 
-REGISTRY = "registry"
+REGISTRY = dim_enterprise.SOURCE
 
 
 def fingerprints(
@@ -74,20 +75,23 @@ def conformed_before(
     """Per source, the fingerprint its last conform of ``run_date`` recorded in
     audit.conform_log and that conform's counts (``reused``); empty for a date not conformed
     yet (a conform killed before its log was written left none)."""
-    tables.ensure(spark, tables.CONFORM_LOG, settings)  # an older lake gains inputs_hash
     rows = (
-        tables.read(spark, tables.CONFORM_LOG, settings)
+        tables.read(spark, tables.CONFORM_LOG, settings)  # an older lake gains inputs_hash
         .where(F.col("run_date") == F.lit(run_date))
         .collect()
     )
-    found: dict[str, tuple[str | None, list[ConformCounts]]] = {}
+    by_source: dict[str, list[ConformCounts]] = {}
     for r in sorted(rows, key=lambda r: (r["source"], r["target"])):
-        counts = ConformCounts(
-            r["source"], r["target"], r["rows_in"], r["rows_quarantined"], r["rows_duplicate"],
-            r["rows_conformed"], r["rows_replayed"], r["inputs_hash"], reused=True,
+        by_source.setdefault(r["source"], []).append(
+            ConformCounts(
+                r["source"], r["target"], r["rows_in"], r["rows_quarantined"],
+                r["rows_duplicate"], r["rows_conformed"], r["rows_replayed"], r["inputs_hash"],
+                reused=True,
+            )
         )  # fmt: skip
-        hashes = {found.get(r["source"], (r["inputs_hash"], []))[0], r["inputs_hash"]}
-        previous = found.get(r["source"], (None, []))[1]
-        # targets of one source logged with different fingerprints: none is reusable
-        found[r["source"]] = (r["inputs_hash"] if len(hashes) == 1 else None, [*previous, counts])
-    return found
+    # targets of one source logged with different fingerprints: none of them is reusable
+    return {
+        source: (hashes.pop() if len(hashes := {c.inputs_hash for c in counts}) == 1 else None,
+                 counts)
+        for source, counts in by_source.items()
+    }  # fmt: skip
