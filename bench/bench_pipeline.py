@@ -1,13 +1,18 @@
-"""Lakehouse spine benchmark: simulate a world, land and conform every delivery, re-run a day.
+"""Lakehouse spine benchmark at one or more world sizes: simulate, land and conform every
+delivery step by step, re-run the latest day (conform and gates reused, then forced), and the
+Spark floor of the same files (read them with Spark's CSV reader or openpyxl and append them
+to Delta, nothing else), so the engine's overhead is a ratio.
 
-    .venv/bin/python bench/bench_pipeline.py --enterprises 50000 --years 5
+    .venv/bin/python bench/bench_pipeline.py --enterprises 10000 100000 --years 5
 
-Prints the figures and writes them to bench/RESULTS.md under "Lakehouse spine".
+Prints the figures, writes them to bench/RESULTS.md under "Lakehouse spine" and plots cost
+against size (docs/bench_spine.png).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import resource
 import shutil
 import sys
@@ -17,12 +22,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._results import write_section  # noqa: E402
+from bench._results import commit, write_section  # noqa: E402
+from pipelines.ingest import match  # noqa: E402
+from pipelines.ingest.readers import detect_encoding  # noqa: E402
 from pipelines.run import delivery_dates, run_day  # noqa: E402
 from pipelines.simulator import SimulationConfig, simulate  # noqa: E402
-from warehouse import tables  # noqa: E402
+from warehouse import contracts, tables  # noqa: E402
 from warehouse.settings import Settings  # noqa: E402
 from warehouse.spark import get_spark  # noqa: E402
+
+PLOT = Path(__file__).resolve().parents[1] / "docs" / "bench_spine.png"
 
 
 class StepClock:
@@ -47,76 +56,183 @@ class StepClock:
         return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--enterprises", type=int, default=50_000)
-    parser.add_argument("--years", type=int, default=5)
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args()
+def spark_floor(spark, folder: Path, lake: Path, settings: Settings) -> float:
+    """Seconds to read every file of one delivery folder with Spark's CSV reader (openpyxl
+    for XLSX, as the engine reads them) and append each to a Delta table: nothing else."""
+    from openpyxl import load_workbook
 
+    mappings = contracts.mappings(settings)
+    started = time.monotonic()
+    for path in sorted(folder.iterdir()):
+        claims = match(path.name, mappings)
+        if not claims or not path.is_file():
+            continue
+        m = claims[0]
+        if path.suffix.lower() == ".xlsx":
+            sheet = load_workbook(path, read_only=True).worksheets[0]
+            rows = sheet.iter_rows(values_only=True)
+            values = [[None if v is None else str(v) for v in r] for r in rows]
+            names = [f"c{i}" for i in range(len(values[0]))]
+            df = spark.createDataFrame(values[1:], ", ".join(f"{n} string" for n in names))
+        else:
+            encoding = detect_encoding(path) if m.encoding == "auto" else m.encoding
+            df = spark.read.csv(
+                str(path),
+                header=True,
+                sep=m.csv.delimiter,
+                quote=m.csv.quote,
+                escape=m.csv.escape or m.csv.quote,
+                encoding=encoding,
+            )
+            df = df.toDF(*[f"c{i}" for i in range(len(df.columns))])  # Delta-safe names
+        df.write.format("delta").mode("append").save(str(lake / path.stem))
+    return time.monotonic() - started
+
+
+@dataclasses.dataclass
+class SizeResult:
+    enterprises: int
+    years: int
+    source_rows: int
+    simulate_s: float
+    history_rows: int
+    history: dict[str, float]
+    daily_rows: int
+    daily: dict[str, float]
+    later_days: list[tuple[str, int, float]]
+    noop_reused: dict[str, float]
+    noop_forced: dict[str, float]
+    floor_history_s: float
+    floor_daily_s: float
+    silver: dict[str, int]
+
+
+def measure(enterprises: int, years: int) -> SizeResult:
+    """One world size, in a scratch folder removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix="bench_spine_"))
     settings = Settings(lake_root=str(root / "lakehouse"), pii_key="bench-key-not-secret")
     try:
         t0 = time.monotonic()
-        sim = simulate(
-            SimulationConfig(enterprises=args.enterprises, years=args.years), root / "sim"
-        )
+        sim = simulate(SimulationConfig(enterprises=enterprises, years=years), root / "sim")
         t_sim = time.monotonic() - t0
         spark = get_spark(settings)
         landing = root / "sim" / "landing"
         days = delivery_dates(landing)
-        timings = []
-        for day in days:
-            t = time.monotonic()
-            run = run_day(spark, landing, day, settings)
-            rows = sum(r.rows_read for r in run.ingested)
-            timings.append((day, rows, time.monotonic() - t))
-        # the same no-op re-run twice: every source conformed again (the behaviour before
-        # conform reused its inputs' fingerprint), then as a re-run now goes
-        reruns = {}
-        for label, force in (("conform forced (--reconform)", True), ("conform reused", False)):
+
+        def timed(day, **kw) -> tuple[int, dict[str, float]]:
             clock = StepClock()
-            run_day(spark, landing, days[1], settings, progress=clock, reconform=force)
-            reruns[label] = clock.stop()
+            run = run_day(spark, landing, day, settings, progress=clock, **kw)
+            return sum(r.rows_read for r in run.ingested), clock.stop()
+
+        history_rows, history = timed(days[0])
+        daily_rows, daily = timed(days[1])
+        later = []
+        for day in days[2:]:
+            rows, steps = timed(day)
+            later.append((day.isoformat(), rows, sum(steps.values())))
+        # the latest day again: as a re-run goes now, then every source conformed and gated again
+        _, reused = timed(days[-1])
+        _, forced = timed(days[-1], reconform=True)
+        floor = root / "floor"
+        floor_history = spark_floor(spark, landing / days[0].isoformat(), floor, settings)
+        floor_daily = spark_floor(spark, landing / days[1].isoformat(), floor, settings)
         silver = {
             t_.qualified: tables.read(spark, t_, settings).count()
             for t_ in (tables.DIM_ENTERPRISE, *tables.SILVER_FACTS)
         }
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return SizeResult(enterprises, years, sum(sim.rows_per_source.values()), t_sim, history_rows,
+                      history, daily_rows, daily, later, reused, forced, floor_history,
+                      floor_daily, silver)  # fmt: skip
+
+
+def report(results: list[SizeResult], peak_mb: float) -> str:
+    """The RESULTS.md section: per size the three runs against the floor, then each step."""
     lines = [
-        f"World: {args.enterprises:,} enterprises × {args.years} years "
-        f"({sum(sim.rows_per_source.values()):,} source rows); Spark local mode.",
+        "Spark local mode, one session for every size (start-up excluded). *history*: the first",
+        "delivery (the cutover load); *daily*: the next delivery; *no-op*: the latest delivery",
+        "run again (conform and gates reused) and forced (`--reconform`: conformed and gated",
+        "again). *floor*: the same files read with Spark's CSV reader (openpyxl for XLSX) and",
+        "appended to Delta, nothing else.",
         "",
-        "| step | rows read | seconds | rows/s |",
-        "|---|---:|---:|---:|",
-        f"| simulate (all files) | {sum(sim.rows_per_source.values()):,} | {t_sim:,.1f} | |",
+        "| enterprises × years | source rows | history rows | history s | floor s | ratio "
+        "| daily rows | daily s | floor s | ratio | no-op s | no-op forced s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for day, rows, secs in timings:
-        lines.append(f"| land + conform {day} | {rows:,} | {secs:,.1f} | {rows / secs:,.0f} |")
-    for label, steps in reruns.items():
-        lines.append(f"| re-run {days[1]} (no-op), {label} | 0 | {sum(steps.values()):,.1f} | |")
-    total = sum(s for _, _, s in timings)
-    lines += [
-        "",
-        f"Total land + conform: {total:,.0f} s. Driver process peak RSS {peak_mb:,.0f} MiB "
-        "(Spark's JVM not included).",
-        "",
-        "Silver rows: " + ", ".join(f"{k} {v:,}" for k, v in silver.items()),
-        "",
-        f"The no-op re-run of {days[1]} step by step (seconds):",
-        "",
-        "| step | " + " | ".join(reruns) + " |",
-        "|---|" + "---:|" * len(reruns),
-    ]
-    for step in next(iter(reruns.values())):
-        lines.append(f"| {step} | " + " | ".join(f"{r.get(step, 0):,.1f}" for r in reruns.values())
-                     + " |")  # fmt: skip
-    body = "\n".join(lines)
-    print(body)
-    if not args.no_write:
-        write_section("Lakehouse spine", body)
+    for r in results:
+        h, d = sum(r.history.values()), sum(r.daily.values())
+        lines.append(
+            f"| {r.enterprises:,} × {r.years} | {r.source_rows:,} | {r.history_rows:,} | {h:,.1f} "
+            f"| {r.floor_history_s:,.1f} | {h / r.floor_history_s:,.1f}× | {r.daily_rows:,} "
+            f"| {d:,.1f} | {r.floor_daily_s:,.1f} | {d / r.floor_daily_s:,.1f}× "
+            f"| {sum(r.noop_reused.values()):,.1f} | {sum(r.noop_forced.values()):,.1f} |"
+        )
+    lines += ["", f"Driver process peak RSS {peak_mb:,.0f} MiB (Spark's JVM not included).", ""]
+    for r in results:
+        runs = {"history": r.history, "daily": r.daily, "no-op": r.noop_reused,
+                "no-op forced": r.noop_forced}  # fmt: skip
+        lines += [
+            f"{r.enterprises:,} enterprises, step by step (seconds); later deliveries: "
+            + ", ".join(f"{day} {rows:,} rows {sec:,.1f} s" for day, rows, sec in r.later_days)
+            + ". Silver rows: "
+            + ", ".join(f"{k} {v:,}" for k, v in r.silver.items())
+            + ".",
+            "",
+            "| step | " + " | ".join(runs) + " |",
+            "|---|" + "---:|" * len(runs),
+        ]
+        for step in r.history:
+            cells = " | ".join(f"{v.get(step, 0):,.1f}" for v in runs.values())
+            lines.append(f"| {step} | {cells} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(results: list[SizeResult], path: Path) -> None:
+    """Seconds against enterprises (log-log): each run of the engine and its Spark floor."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = [r.enterprises for r in results]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    series = {
+        "history (engine)": [sum(r.history.values()) for r in results],
+        "history (Spark floor)": [r.floor_history_s for r in results],
+        "daily (engine)": [sum(r.daily.values()) for r in results],
+        "daily (Spark floor)": [r.floor_daily_s for r in results],
+        "no-op re-run": [sum(r.noop_reused.values()) for r in results],
+    }
+    for label, y in series.items():
+        ax.plot(x, y, marker="o", linestyle="--" if "floor" in label else "-", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("enterprises")
+    ax.set_ylabel("seconds (land → silver gate)")
+    ax.set_title(f"Lakehouse spine cost by world size ({commit()})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--enterprises", type=int, nargs="+", default=[50_000])
+    parser.add_argument("--years", type=int, default=5)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    results = []
+    for n in sorted(args.enterprises):  # each size written as it is measured
+        results.append(measure(n, args.years))
+        body = report(results, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print(body, flush=True)
+        if not args.no_write:
+            write_section("Lakehouse spine", body)
+            plot(results, PLOT)
 
 
 if __name__ == "__main__":

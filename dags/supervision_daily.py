@@ -37,7 +37,7 @@ PARAMS = {
     "quality_policy_version": Param("", type="string", description="expected gate policy"),
     "as_of": Param("", type="string", description="as-of date YYYY-MM-DD ('' = D + 1 day)"),
     "model_version": Param("", type="string", description="registered model ('' = champion)"),
-    "reconform": Param(False, type="boolean", description="conform again from the same inputs"),
+    "reconform": Param(False, type="boolean", description="conform, gate again: same inputs"),
     "enterprises": Param(0, type="integer", minimum=0, description="demo world size (0 = off)"),
     "years": Param(2, type="integer", minimum=1, description="demo world years"),
     "seed": Param(42, type="integer", description="demo world seed"),

@@ -48,7 +48,8 @@ def run_day(
     reconform: bool = False,
 ) -> DayRun:
     """Land, gate and conform one delivery date; rebuild the Data Docs when ``docs``;
-    ``reconform`` conforms sources already conformed from the same inputs again.
+    ``reconform`` conforms and checks again what was conformed and checked from the same
+    inputs before (conform and the gates otherwise reuse it).
 
     Safe to repeat: a second run changes nothing, and a run killed at any point is completed
     by running it again. Holds the lake lock throughout (waits for another writer, or raises

@@ -146,10 +146,12 @@ def land(run: Run) -> Any:
 
 
 def bronze_gate(run: Run) -> Any:
-    """Bronze gate (lineage, row identity, volume, freshness, deliveries expected)."""
+    """Bronze gate (lineage, row identity, volume, freshness, deliveries expected); a decision
+    taken on the same deliveries is reused, unless option ``reconform`` is set."""
     from quality import gates
 
-    return gates.check_bronze(run.spark, run.run_date, run.settings)
+    force = bool(run.options.get("reconform"))
+    return gates.check_bronze(run.spark, run.run_date, run.settings, force=force)
 
 
 def conform(run: Run) -> Any:
@@ -170,10 +172,13 @@ def rectification_reports(run: Run) -> Any:
 
 
 def silver_gate(run: Run) -> Any:
-    """Silver gate: keys present and unique in every silver table created so far."""
+    """Silver gate: keys present and unique in every silver table created so far; a decision
+    taken on the same table versions is reused, unless option ``reconform`` is set."""
     from quality import gates
 
-    return gates.check_tables(run.spark, run.run_date, gates.SILVER_TABLES, run.settings)
+    force = bool(run.options.get("reconform"))
+    return gates.check_tables(run.spark, run.run_date, gates.SILVER_TABLES, run.settings,
+                              force=force)  # fmt: skip
 
 
 def data_docs(run: Run) -> Any:

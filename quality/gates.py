@@ -9,8 +9,11 @@ raise :class:`GateBlocked` after the ledger rows that explain them are written.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from datetime import date
 
+import pandas as pd
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -47,9 +50,12 @@ def _record_decision(
     run_date: date,
     results: list[CheckResult],
     checked: tuple[tables.Table, ...],
+    fingerprint: str,
+    reused_from: str | None = None,
 ) -> None:
     """The gate's decision as an ``audit.events`` row: outcome, counts, blocked checks, the
-    Delta versions it read and the policy version."""
+    suites whose ledger rows hold its results, the Delta versions it read, the policy version
+    and the fingerprint of its inputs (``reused_from``: the event of the decision it reused)."""
     blocked = [r for r in results if r.outcome == "blocked"]
     counts: dict[str, int] = {}
     for r in results:
@@ -57,12 +63,75 @@ def _record_decision(
     audit.record(
         spark, settings, "gate", "decision", "blocked" if blocked else "passed",
         f"{gate} gate {run_date}", run_date=run_date,
-        inputs={"tables": audit.table_versions(settings, checked)},
-        versions={"quality_policy": results[0].policy_version if results else None},
-        details={"counts": counts, "blocked": [
+        inputs={"tables": audit.table_versions(settings, checked), "fingerprint": fingerprint},
+        versions={"quality_policy": policy_for(settings).version},
+        details={"counts": counts, "suites": sorted({r.suite for r in results}),
+                 "reused_from": reused_from, "blocked": [
             f"{r.table_name} {r.expectation}: observed {r.observed_value}, expected {r.threshold}"
             for r in blocked]},
     )  # fmt: skip
+
+
+def _fingerprint(gate: str, run_date: date, settings: Settings, **inputs: object) -> str:
+    """What a gate's decision of ``run_date`` depends on besides ``inputs``: the gate policy
+    and the quality code (checks, suites, reference lists)."""
+    text = json.dumps(
+        {"gate": gate, "run_date": run_date, "policy": dataclasses.asdict(policy_for(settings)),
+         "code": audit.source_fingerprint("quality"), **inputs},
+        sort_keys=True, default=str,
+    )  # fmt: skip
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def decided_before(
+    spark: SparkSession, gate: str, run_date: date, fingerprint: str, settings: Settings
+) -> tuple[str, list[CheckResult]] | None:
+    """(event id, results) of the latest decision of ``gate`` for ``run_date`` when it was
+    taken on inputs with ``fingerprint`` and its results are all still in the ledger; else
+    None (the gate must validate)."""
+    events = (
+        audit.read(spark, settings)
+        .where(
+            (F.col("event") == "gate") & (F.col("action") == "decision")
+            & (F.col("subject") == f"{gate} gate {run_date}")
+        )
+        .select("event_id", "occurred_at", "inputs", "details")
+        .collect()
+    )  # fmt: skip
+    if not events:
+        return None
+    latest = max(events, key=lambda e: e["occurred_at"])
+    details = json.loads(latest["details"])
+    if json.loads(latest["inputs"]).get("fingerprint") != fingerprint or "suites" not in details:
+        return None
+    rows = (
+        ledger.read(spark, settings)
+        .where((F.col("run_date") == F.lit(run_date)) & F.col("suite").isin(details["suites"]))
+        .drop("validated_at")
+        .collect()
+    )
+    if len(rows) != sum(details["counts"].values()):
+        return None  # ledger rows gone (retention) or rewritten since: validate again
+    return latest["event_id"], [CheckResult(**r.asDict()) for r in rows]
+
+
+def _reuse(
+    spark: SparkSession,
+    gate: str,
+    run_date: date,
+    fingerprint: str,
+    checked: tuple[tables.Table, ...],
+    settings: Settings,
+) -> list[CheckResult] | None:
+    """The earlier decision's results when one was taken on the same inputs (recorded again,
+    as reused; raises :class:`GateBlocked` when it blocked); None when the gate must run."""
+    earlier = decided_before(spark, gate, run_date, fingerprint, settings)
+    if earlier is None:
+        return None
+    event_id, results = earlier
+    _record_decision(settings, spark, gate, run_date, results, checked, fingerprint, event_id)
+    _raise_if_blocked(results)
+    return results
 
 
 def _raise_if_blocked(results: list[CheckResult]) -> None:
@@ -106,16 +175,15 @@ def check_incoming(
     return results
 
 
-def _previous_volumes(
-    spark: SparkSession, run_date: date, settings: Settings, policy: Policy
-) -> dict[str, list[int]]:
+def _previous_volumes(log: pd.DataFrame, run_date: date, policy: Policy) -> dict[str, list[int]]:
     """Per source, the rows landed by each of its latest runs before ``run_date`` (newest
-    first, at most ``window_runs``; its first run, the cutover, left out unless configured)."""
-    log = tables.read(spark, tables.INGEST_LOG, settings).where(F.col("status") == "landed")
-    per_run = log.groupBy("source", "run_date").agg(F.sum("rows_landed").alias("rows"))
+    first, at most ``window_runs``; its first run, the cutover, left out unless configured),
+    from the ingest log up to ``run_date``."""
+    landed = log[log["status"] == "landed"]
+    per_run = landed.groupby(["source", "run_date"])["rows_landed"].sum()
     runs: dict[str, list[tuple[date, int]]] = {}
-    for r in per_run.collect():  # sources × run dates: small
-        runs.setdefault(r["source"], []).append((r["run_date"], int(r["rows"])))
+    for (source, day), rows in per_run.items():
+        runs.setdefault(source, []).append((day, int(rows)))
     window = int(policy.param("volume", "window_runs", 7))
     skip_cutover = policy.param("volume", "exclude_cutover", True)
     out = {}
@@ -129,25 +197,47 @@ def _previous_volumes(
     return out
 
 
-def check_bronze(spark: SparkSession, run_date: date, settings: Settings) -> list[CheckResult]:
+def _log_digest(log: pd.DataFrame) -> str:
+    """A hash of the ingest-log rows (what landed, skipped or was rejected, with its counts),
+    leaving out when they were written: the same deliveries, the same digest."""
+    rows = log.drop(columns=["ingested_at"]).sort_values("batch_id")
+    text = json.dumps(rows.to_dict(orient="records"), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_bronze(
+    spark: SparkSession, run_date: date, settings: Settings, force: bool = False
+) -> list[CheckResult]:
     """Bronze gate of ``run_date``: per source with files that day, every file landed (none
     rejected or unmatched) and every column mapped; per source landed, lineage, row identity
     and volume; every source the mappings expect that day delivered; every source's
     freshness. Raises :class:`GateBlocked` on a blocking failure (by default a rejected or
-    unmatched file: the message names the file and the reason)."""
+    unmatched file: the message names the file and the reason).
+
+    Everything it reads follows from the ingest log up to ``run_date`` (batches are immutable),
+    the mappings, the policy and the quality code: when a decision of this date was taken on
+    the same, its results are reused (no validation), unless ``force``."""
     policy = policy_for(settings)
-    results: list[CheckResult] = []
-    # The day's ingest log is a row per file: collected once, checked per source on pandas.
-    log = (
+    # The ingest log is a row per file: collected once, checked per source on pandas.
+    upto = (
         tables.read(spark, tables.INGEST_LOG, settings)
-        .where(F.col("run_date") == F.lit(run_date))
+        .where(F.col("run_date") <= F.lit(run_date))
         .toArrow()
         .to_pandas()
     )
+    log = upto[upto["run_date"] == run_date].reset_index(drop=True)
     today = {
         source: bool((files["status"] == "landed").any()) for source, files in log.groupby("source")
     }
-    volumes = _previous_volumes(spark, run_date, settings, policy)
+    bronze = tuple(tables.BRONZE[s] for s in contracts.CANONICAL if today.get(s))
+    bronze += (tables.INGEST_LOG,)
+    mappings = {n: m.model_dump(mode="json") for n, m in contracts.mappings(settings).items()}
+    fingerprint = _fingerprint("bronze", run_date, settings, ingest=_log_digest(upto),
+                               mappings=mappings)  # fmt: skip
+    if not force and (reused := _reuse(spark, "bronze", run_date, fingerprint, bronze, settings)):
+        return reused
+    results: list[CheckResult] = []
+    volumes = _previous_volumes(upto, run_date, policy)
     order = [*contracts.CANONICAL, UNMATCHED]
     for source in (s for s in order if s in today):
         table = "landing" if source == UNMATCHED else tables.BRONZE[source].qualified
@@ -178,9 +268,7 @@ def check_bronze(spark: SparkSession, run_date: date, settings: Settings) -> lis
     results += check_deliveries(spark, run_date, set(today), settings, policy)
     results += check_freshness(spark, run_date, settings, policy)
     ledger.write(spark, results, settings)
-    bronze = tuple(tables.BRONZE[s] for s in contracts.CANONICAL if today.get(s))
-    bronze += (tables.INGEST_LOG,)
-    _record_decision(settings, spark, "bronze", run_date, results, bronze)
+    _record_decision(settings, spark, "bronze", run_date, results, bronze, fingerprint)
     _raise_if_blocked(results)
     return results
 
@@ -241,11 +329,22 @@ def check_freshness(
 
 
 def check_tables(
-    spark: SparkSession, run_date: date, checked: tuple[tables.Table, ...], settings: Settings
+    spark: SparkSession,
+    run_date: date,
+    checked: tuple[tables.Table, ...],
+    settings: Settings,
+    force: bool = False,
 ) -> list[CheckResult]:
     """Table-level gate (key present, key unique) over whole silver or gold tables; tables not
-    created yet are skipped. Raises :class:`GateBlocked` on a blocking failure."""
+    created yet are skipped. Raises :class:`GateBlocked` on a blocking failure. A decision of
+    ``run_date`` taken on the same table versions (policy, quality code) is reused, unless
+    ``force``."""
     policy = policy_for(settings)
+    layers = "+".join(sorted({t.layer for t in checked}))
+    fingerprint = _fingerprint(layers, run_date, settings,
+                               tables=audit.table_versions(settings, checked))  # fmt: skip
+    if not force and (reused := _reuse(spark, layers, run_date, fingerprint, checked, settings)):
+        return reused
     results: list[CheckResult] = []
     for table in checked:
         if not DeltaTable.isDeltaTable(spark, table.path(settings)):
@@ -262,8 +361,7 @@ def check_tables(
             policy_version=policy.version,
         )
     ledger.write(spark, results, settings)
-    layers = sorted({t.layer for t in checked})
-    _record_decision(settings, spark, "+".join(layers), run_date, results, checked)
+    _record_decision(settings, spark, layers, run_date, results, checked, fingerprint)
     _raise_if_blocked(results)
     return results
 

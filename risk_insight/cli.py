@@ -824,7 +824,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--reconform",
         action="store_true",
-        help="conform every source again, even those conformed from the same inputs",
+        help="conform and gate every source again, even what was done from the same inputs",
     )
     p.set_defaults(func=cmd_run, writes=True, audited=True)
 

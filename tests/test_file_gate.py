@@ -5,6 +5,7 @@ default a rejected or unmatched file stops the run, naming the file and the reas
 from __future__ import annotations
 
 import csv
+import json
 from datetime import date
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from pipelines.run import run_day
 from quality import ledger
 from quality.gates import GateBlocked
 from quality.reports import write_run_reports
-from warehouse import contracts
+from warehouse import audit, contracts
 
 DAY = date(2026, 10, 28)
 
@@ -41,6 +42,20 @@ def test_rejected_and_unmatched_files_block_and_are_reported(spark, settings, tm
     message = str(caught.value)
     assert "penalty.csv" in message and "处罚决定日期 (decided_on)" in message
     assert "XZCF_20261028.csv" in message and "no source mapping" in message
+
+    # the same deliveries again: the gate reuses its decision, and it blocks the same way
+    with pytest.raises(GateBlocked) as again:
+        run_day(spark, tmp_path / "landing", DAY, settings, docs=False)
+    assert str(again.value) == message
+    decisions = [
+        json.loads(r.details)
+        for r in audit.read(spark, settings)
+        .where((F.col("event") == "gate") & (F.col("run_date") == F.lit(DAY)))
+        .orderBy("occurred_at")
+        .collect()
+    ]
+    assert [d["reused_from"] is not None for d in decisions] == [False, True]
+    assert decisions[0]["counts"] == decisions[1]["counts"]
 
     led = ledger.read(spark, settings).where(F.col("run_date") == F.lit(DAY))
     rows = {(r.table_name, r.expectation): r for r in led.collect()}

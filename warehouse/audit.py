@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,29 @@ def code_version() -> str:
             return f"risk-insight {version('risk-insight')}"
         except PackageNotFoundError:
             return "unknown"
+
+
+@cache
+def source_fingerprint(*packages: str) -> str:
+    """A hash of every file of the named packages or modules as installed (code, reference
+    lists, YAML): equal code, equal hash. Reuse decisions include it, so a release that changes
+    how rows are checked or conformed is not mistaken for the run it replaces."""
+    import hashlib
+    from importlib.util import find_spec
+
+    digest = hashlib.sha256()
+    for name in sorted(packages):
+        spec = find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ValueError(f"no such package or module: {name}")
+        origin = Path(spec.origin)
+        root = origin.parent if spec.submodule_search_locations else origin
+        files = sorted(root.rglob("*")) if root.is_dir() else [root]
+        for f in files:
+            if f.is_file() and "__pycache__" not in f.parts:
+                digest.update(f"{name}/{f.relative_to(root.parent)}".encode())
+                digest.update(f.read_bytes())
+    return digest.hexdigest()
 
 
 def table_versions(settings: Settings, read: tuple[tables.Table, ...]) -> dict[str, int | None]:

@@ -4,11 +4,12 @@ were all landed before costs two reads of small audit tables instead of every mo
 read, GX validation and MERGE.
 
 A source's fingerprint covers the batches of the run date that landed for it (a new or
-corrected file is a new batch), its source mapping, the gate policy, the jurisdiction and the
-personal-data key (tokens depend on it). A fact's covers the registry's too: its enterprise
-checks, and the replay of rows held back for an unknown enterprise, read the dimension the
-registry builds. Anything else that changes how rows conform — a new release of the conform
-code — needs a forced re-conform (``risk-insight run --date D --reconform``).
+corrected file is a new batch), its source mapping, the gate policy, the jurisdiction, the
+personal-data key (tokens depend on it) and the code that conforms and checks rows (a new
+release conforms again). A fact's covers the registry's too: its enterprise checks, and the
+replay of rows held back for an unknown enterprise, read the dimension the registry builds.
+What the fingerprint cannot see (a Spark or Delta upgrade, say) needs a forced re-conform
+(``risk-insight run --date D --reconform``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pyspark.sql import functions as F
 from pipelines.conform import dim_enterprise
 from pipelines.conform._common import ConformCounts
 from quality.policy import policy_for
-from warehouse import contracts, tables
+from warehouse import audit, contracts, tables
 from warehouse.settings import Settings
 
 REGISTRY = dim_enterprise.SOURCE
@@ -53,6 +54,7 @@ def fingerprints(
         "policy": dataclasses.asdict(policy_for(settings)),
         "jurisdiction": list(settings.jurisdiction or []),
         "key": hashlib.sha256(settings.resolved_pii_key().encode()).hexdigest(),
+        "code": audit.source_fingerprint("pipelines.conform", "pipelines.normalise", "quality"),
     }
 
     def of(source: str, **more: str) -> str:
