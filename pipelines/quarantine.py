@@ -24,13 +24,7 @@ def write_quarantine(
         content = [c for c in tables.REJECTED_ROWS.columns if c != "quarantined_at"]
         selected = tables.predicate(tables.REJECTED_ROWS, where)
         old = tables.read(spark, tables.REJECTED_ROWS, settings).where(selected).select(*content)
-        if new.isEmpty() and old.isEmpty():
-            return
-        unchanged = (
-            old.exceptAll(new.select(*content)).isEmpty()
-            and new.select(*content).exceptAll(old).isEmpty()
-        )
-        if not unchanged:
+        if not tables.same_rows(new.select(*content), old):
             tables.replace(new, tables.REJECTED_ROWS, settings, **where)
     finally:
         new.unpersist()

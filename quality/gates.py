@@ -149,12 +149,14 @@ def check_incoming(
     run_date: date,
     settings: Settings,
     ledger_rows: list[CheckResult] | None = None,
+    rows: int | None = None,
 ) -> list[CheckResult]:
     """Validate a source's staged rows of ``run_date`` against every rule (block and warn) and
     record the results (in the ledger, or in ``ledger_rows`` for the caller to write with a
     day's others: one ledger commit per stage); quarantining is conform's Spark filter, so
-    nothing is raised here. A source with no rows that day gets no rows in the ledger."""
-    if staged.isEmpty():
+    nothing is raised here. A source with no rows that day gets no rows in the ledger.
+    ``rows``: the staged rows' count when the caller has it (saves a Spark job)."""
+    if (rows == 0) if rows is not None else staged.isEmpty():
         return []  # the source delivered nothing today: freshness covers that
     policy = policy_for(settings)
     results = validate(

@@ -982,6 +982,17 @@ def replace(df: DataFrame, table: Table, settings: Settings | None = None, **whe
     conflicts.retrying(lambda: writer.save(path), f"replace in {table.qualified}")
 
 
+def same_rows(a: DataFrame, b: DataFrame) -> bool:
+    """Whether ``a`` and ``b`` (same columns) hold the same rows, duplicates counted, in one
+    Spark job: each row is counted +1 from ``a`` and -1 from ``b`` and no group may be left
+    over. Writers use it to skip a write that would change nothing, so a re-run leaves the
+    table version as it was."""
+    tag = "__same_rows_side"
+    sides = a.withColumn(tag, F.lit(1)).unionByName(b.select(*a.columns).withColumn(tag, F.lit(-1)))
+    left_over = sides.groupBy(*a.columns).agg(F.sum(tag).alias(tag)).where(F.col(tag) != 0)
+    return left_over.isEmpty()
+
+
 def append(df: DataFrame, table: Table, settings: Settings | None = None) -> None:
     """Append ``df`` to ``table`` (for tables that only grow: registries, commitments, audit
     events). Creates the table if missing; retried on a write conflict."""

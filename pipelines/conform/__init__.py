@@ -63,9 +63,8 @@ def load_dim_region(spark: SparkSession, settings: Settings) -> None:
     tables.ensure(spark, tables.DIM_REGION, settings)
     df = spark.createDataFrame(region_rows(), tables.DIM_REGION.schema)
     current = tables.read(spark, tables.DIM_REGION, settings)
-    if current.exceptAll(df).isEmpty() and df.exceptAll(current).isEmpty():
-        return  # unchanged: keep the table version as it is
-    tables.replace(df, tables.DIM_REGION, settings)
+    if not tables.same_rows(df, current):
+        tables.replace(df, tables.DIM_REGION, settings)
 
 
 def conform_day(

@@ -120,16 +120,31 @@ class FactModel:
         return [c for c in self.target.columns if c not in LINEAGE_COLUMNS]
 
 
-def count_outcome(checked: DataFrame, keys: tuple[str, ...]) -> tuple[int, int, int, int]:
-    """(rows in, rows quarantined, rows passing, distinct keys passing) in one Spark job."""
+@dataclass(frozen=True)
+class Outcome:
+    """What a conform's checked rows hold: rows in (replayed ones included), rows quarantined,
+    rows passing, distinct keys passing, rows replayed."""
+
+    rows: int
+    quarantined: int
+    passing: int
+    keys: int
+    replayed: int
+
+
+def count_outcome(checked: DataFrame, keys: tuple[str, ...]) -> Outcome:
+    """The :class:`Outcome` of ``checked`` in one Spark job (``replayed``: rows whose
+    ``_replay`` is true, 0 without that column)."""
     passing = F.col("_first").isNull()
+    replayed = F.when(F.col("_replay"), 1) if "_replay" in checked.columns else F.lit(None)
     row = checked.agg(
         F.count("*"),
         F.count("_first"),
         F.count(F.when(passing, 1)),
         F.count_distinct(F.when(passing, F.struct(*keys))),
+        F.count(replayed),
     ).first()
-    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+    return Outcome(*(int(v) for v in row))
 
 
 def conform_fact(
@@ -149,9 +164,6 @@ def conform_fact(
     """
     bronze = run_bronze(spark, model.source, run_date, settings)
     earlier = replay_candidates(spark, model.source, run_date, settings)
-    replays = not earlier.isEmpty()
-    if not replays and bronze.isEmpty():  # nothing delivered, nothing to replay
-        return ConformCounts(model.source, model.target.qualified, 0, 0, 0, 0)
     if enterprises is None:
         enterprises = enterprise_facts(spark, settings)
     incoming = (
@@ -171,19 +183,21 @@ def conform_fact(
     good, bad = split_by_rules(staged, blocking)
     checked = good.unionByName(bad).cache()
     try:
+        # One job counts everything and fills the cache; the steps below skip on its figures.
+        out = count_outcome(checked, model.target.keys)
+        if out.rows == 0:  # nothing delivered, nothing to replay
+            return ConformCounts(model.source, model.target.qualified, 0, 0, 0, 0)
         check_incoming(spark, checked, model.target, model.source, model.rules, run_date, settings,
-                       ledger_rows)  # fmt: skip
+                       ledger_rows, rows=out.rows)  # fmt: skip
         good = checked.where(F.col("_first").isNull())
         bad = checked.where(F.col("_first").isNotNull())
         quarantine(spark, bad.where(~F.col("_replay")), blocking, model.source, run_date, settings)
         # Held-back rows whose enterprise is still unknown were dropped above: most days none
         # is left to mark, and a MERGE of no rows would still cost its jobs.
-        n_replayed = checked.where(F.col("_replay")).count() if replays else 0
-        if n_replayed:
+        if out.replayed:
             mark_replayed(checked.where(F.col("_replay")), blocking, model.source, run_date,
                           settings)  # fmt: skip
-        n_all, n_bad, n_good, n_rows = count_outcome(checked, model.target.keys)
-        if n_rows:
+        if out.keys:
             rows = latest_per_key(good, model.target.keys).withColumn(
                 "_record_hash", silver_hash(model.business_columns)
             )
@@ -191,8 +205,8 @@ def conform_fact(
     finally:
         checked.unpersist()
     return ConformCounts(
-        model.source, model.target.qualified, n_all - n_replayed, n_bad, n_good - n_rows, n_rows,
-        n_replayed,
+        model.source, model.target.qualified, out.rows - out.replayed, out.quarantined,
+        out.passing - out.keys, out.keys, out.replayed,
     )  # fmt: skip
 
 

@@ -148,8 +148,6 @@ def conform(
     """Registry rows of ``run_date`` → checked versions → SCD2 history merged into silver (GX
     results to ``ledger_rows`` when given, else to the ledger)."""
     bronze = run_bronze(spark, SOURCE, run_date, settings)
-    if bronze.isEmpty():  # no registry delivery that day: no version to check or merge
-        return ConformCounts(SOURCE, TARGET.qualified, 0, 0, 0, 0)
     staged = stage(with_raw(bronze, SOURCE), staging(SOURCE, settings))
     the_rules = rules(settings.jurisdiction)
     # Only `block` rules quarantine; GX records every rule (block and warn) in the ledger.
@@ -157,27 +155,36 @@ def conform(
     good, bad = split_by_rules(staged, blocking)
     checked = good.unionByName(bad).cache()
     try:
-        check_incoming(spark, checked, TARGET, SOURCE, the_rules, run_date, settings, ledger_rows)
+        # One job counts everything and fills the cache; the steps below skip on its figures.
+        out = count_outcome(checked, ("uscc", "valid_from"))
+        if out.rows == 0:  # no registry delivery that day: no version to check or merge
+            return ConformCounts(SOURCE, TARGET.qualified, 0, 0, 0, 0)
+        check_incoming(spark, checked, TARGET, SOURCE, the_rules, run_date, settings, ledger_rows,
+                       rows=out.rows)  # fmt: skip
         good = checked.where(F.col("_first").isNull())
         bad = checked.where(F.col("_first").isNotNull())
         quarantine(spark, bad, blocking, SOURCE, run_date, settings)
-        keep = (
-            VERSION_COLUMNS
-            + [c for c in DELIVERY_ORDER if c not in VERSION_COLUMNS]
-            + ["_batch_id", "_ingested_at"]
-        )
-        new = latest_per_key(good.select(*keep), ("uscc", "valid_from"))
-        dim = tables.read(spark, TARGET, settings)
-        stored = dim.join(new.select("uscc").distinct(), "uscc", "left_semi").select(*keep)
-        # A stored version is replaced only by a later delivery of the same (uscc, valid_from).
-        versions = latest_per_key(stored.unionByName(new), ("uscc", "valid_from"))
-        history = rebuild_history(versions).withColumn("_record_hash", silver_hash(VERSION_COLUMNS))
-        changed = (
-            f"(t._record_hash <> s._record_hash AND {later_delivery()}) "
-            "OR NOT (t.valid_to <=> s.valid_to) OR t.is_current <> s.is_current"
-        )
-        tables.upsert(history, TARGET, settings, update_when=changed)
-        n_in, n_bad, n_good, n_rows = count_outcome(checked, ("uscc", "valid_from"))
+        if out.keys:  # else every row was quarantined: no version to merge
+            keep = (
+                VERSION_COLUMNS
+                + [c for c in DELIVERY_ORDER if c not in VERSION_COLUMNS]
+                + ["_batch_id", "_ingested_at"]
+            )
+            new = latest_per_key(good.select(*keep), ("uscc", "valid_from"))
+            dim = tables.read(spark, TARGET, settings)
+            stored = dim.join(new.select("uscc").distinct(), "uscc", "left_semi").select(*keep)
+            # A stored version is replaced only by a later delivery of the same (uscc, valid_from).
+            versions = latest_per_key(stored.unionByName(new), ("uscc", "valid_from"))
+            history = rebuild_history(versions).withColumn(
+                "_record_hash", silver_hash(VERSION_COLUMNS)
+            )
+            changed = (
+                f"(t._record_hash <> s._record_hash AND {later_delivery()}) "
+                "OR NOT (t.valid_to <=> s.valid_to) OR t.is_current <> s.is_current"
+            )
+            tables.upsert(history, TARGET, settings, update_when=changed)
     finally:
         checked.unpersist()
-    return ConformCounts(SOURCE, TARGET.qualified, n_in, n_bad, n_good - n_rows, n_rows)
+    return ConformCounts(
+        SOURCE, TARGET.qualified, out.rows, out.quarantined, out.passing - out.keys, out.keys
+    )
