@@ -1,7 +1,10 @@
 """Lakehouse spine benchmark at one or more world sizes: simulate, land and conform every
 delivery step by step, re-run the latest day (conform and gates reused, then forced), and the
 Spark floor of the same files (read them with Spark's CSV reader or openpyxl and append them
-to Delta, nothing else), so the engine's overhead is a ratio.
+to Delta, nothing else), so the engine's overhead is a ratio. Then, as the daily DAG goes after
+the latest delivery: the model retrain (its graph without the re-score) and the as-of steps
+(features, scores with reasons, gates, tiers, plan, lists, warnings, marts, BI refresh), each
+timed, and the as-of steps once more on the same inputs.
 
     .venv/bin/python bench/bench_pipeline.py --enterprises 10000 100000 --years 5
 
@@ -18,6 +21,7 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -27,6 +31,9 @@ from pipelines.ingest import match  # noqa: E402
 from pipelines.ingest.readers import detect_encoding  # noqa: E402
 from pipelines.run import delivery_dates, run_day  # noqa: E402
 from pipelines.simulator import SimulationConfig, simulate  # noqa: E402
+from pipelines.steps import Run, Step, run_steps  # noqa: E402
+from risk_insight import graph  # noqa: E402
+from risk_insight.plan import load_roster  # noqa: E402
 from warehouse import contracts, tables  # noqa: E402
 from warehouse.settings import Settings  # noqa: E402
 from warehouse.spark import get_spark  # noqa: E402
@@ -35,15 +42,17 @@ PLOT = Path(__file__).resolve().parents[1] / "docs" / "bench_spine.png"
 
 
 class StepClock:
-    """A ``run_day`` progress callback that times each step (from its progress line to the
-    next one's)."""
+    """A progress callback that times each step (from its progress line to the next one's).
+    With ``titles``, other lines (a step's own progress) are not steps."""
 
-    def __init__(self) -> None:
+    def __init__(self, titles: set[str] | None = None) -> None:
         self.marks: list[tuple[str, float]] = []
+        self.titles = titles
 
     def __call__(self, message: str) -> None:
         title = message.split(": ", 1)[-1].split(" (")[0]
-        self.marks.append((title, time.monotonic()))
+        if self.titles is None or title in self.titles:
+            self.marks.append((title, time.monotonic()))
 
     def stop(self) -> dict[str, float]:
         """Seconds per step title, the last step ending now."""
@@ -105,12 +114,47 @@ class SizeResult:
     floor_history_s: float
     floor_daily_s: float
     silver: dict[str, int]
+    latest: dict[str, float]  # the latest delivery's spine, step by step
+    training: dict[str, float]
+    as_of: dict[str, float]
+    as_of_again: dict[str, float]
+    scored: int
+    score_plain_s: float  # scoring alone into Spark's noop sink, without reasons
+    score_reasons_s: float  # the same with the top-5 reasons
+    promoted: bool  # the retrain's challenger passed the gate (else it scored all the same)
+
+
+def scoring_alone(spark, settings: Settings, as_of, model_version: str) -> tuple[float, float]:
+    """Seconds to score the as-of features with ``model_version`` into Spark's ``noop`` sink
+    (no Delta write): without reasons, then with them."""
+    from models.score import score_frame
+    from pipelines.features.build import read_features
+
+    out = []
+    for with_reasons in (False, True):
+        started = time.monotonic()
+        frame = score_frame(read_features(spark, [as_of], settings), settings, model_version,
+                            with_reasons)  # fmt: skip
+        frame.write.format("noop").mode("overwrite").save()
+        out.append(time.monotonic() - started)
+    return out[0], out[1]
+
+
+def timed_steps(spark, steps: list[Step], settings: Settings, run_date, **kw) -> tuple:
+    """Run ``steps`` with the graphs' runner; (seconds per step title, results by step)."""
+    clock = StepClock({s.title for s in steps})
+    run = Run(settings, run_date, say=clock, _spark=spark, **kw)
+    done = run_steps(steps, run)
+    seconds = clock.stop()
+    print(f"{steps[0].name} … {steps[-1].name}: {sum(seconds.values()):,.1f} s", flush=True)
+    return seconds, done
 
 
 def measure(enterprises: int, years: int) -> SizeResult:
     """One world size, in a scratch folder removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix="bench_spine_"))
-    settings = Settings(lake_root=str(root / "lakehouse"), pii_key="bench-key-not-secret")
+    settings = Settings(lake_root=str(root / "lakehouse"), outputs_root=str(root / "outputs"),
+                        pii_key="bench-key-not-secret")  # fmt: skip
     try:
         t0 = time.monotonic()
         sim = simulate(SimulationConfig(enterprises=enterprises, years=years), root / "sim")
@@ -122,17 +166,32 @@ def measure(enterprises: int, years: int) -> SizeResult:
         def timed(day, **kw) -> tuple[int, dict[str, float]]:
             clock = StepClock()
             run = run_day(spark, landing, day, settings, progress=clock, **kw)
-            return sum(r.rows_read for r in run.ingested), clock.stop()
+            steps = clock.stop()
+            print(f"{enterprises:,}: {day} {kw or ''} {sum(steps.values()):,.1f} s", flush=True)
+            return sum(r.rows_read for r in run.ingested), steps
 
         history_rows, history = timed(days[0])
         daily_rows, daily = timed(days[1])
-        later = []
+        later, latest = [], daily
         for day in days[2:]:
-            rows, steps = timed(day)
-            later.append((day.isoformat(), rows, sum(steps.values())))
+            rows, latest = timed(day)
+            later.append((day.isoformat(), rows, sum(latest.values())))
         # the latest day again: as a re-run goes now, then every source conformed and gated again
         _, reused = timed(days[-1])
         _, forced = timed(days[-1], reconform=True)
+        # the model, then the daily DAG's as-of steps after the latest delivery, twice
+        retrain = [s for s in graph.RETRAIN if s.name != "rescore_with_champion"]
+        truth = {"truth_dir": str(root / "sim" / "truth")}
+        training, done = timed_steps(spark, retrain, settings, days[-1], options=truth)
+        # a world too small to beat the baselines has no champion: score with the challenger
+        model = {"model_version": None if done["record_decision"]["promoted"]
+                 else done["record_decision"]["challenger"]}  # fmt: skip
+        load_roster(spark, root / "sim" / "reference" / "inspectors.csv", settings)
+        as_of, done = timed_steps(spark, list(graph.AS_OF), settings, days[-1], **model)
+        as_of_again, _ = timed_steps(spark, list(graph.AS_OF), settings, days[-1], **model)
+        model_version = done["score"]["model_version"]
+        plain_s, reasons_s = scoring_alone(spark, settings, days[-1] + timedelta(days=1),
+                                           model_version)  # fmt: skip
         floor = root / "floor"
         floor_history = spark_floor(spark, landing / days[0].isoformat(), floor, settings)
         floor_daily = spark_floor(spark, landing / days[1].isoformat(), floor, settings)
@@ -144,7 +203,9 @@ def measure(enterprises: int, years: int) -> SizeResult:
         shutil.rmtree(root, ignore_errors=True)
     return SizeResult(enterprises, years, sum(sim.rows_per_source.values()), t_sim, history_rows,
                       history, daily_rows, daily, later, reused, forced, floor_history,
-                      floor_daily, silver)  # fmt: skip
+                      floor_daily, silver, latest, training, as_of, as_of_again,
+                      int(done["score"]["rows"]), plain_s, reasons_s,
+                      model["model_version"] is None)  # fmt: skip
 
 
 def report(results: list[SizeResult], peak_mb: float) -> str:
@@ -168,6 +229,32 @@ def report(results: list[SizeResult], peak_mb: float) -> str:
             f"| {d:,.1f} | {r.floor_daily_s:,.1f} | {d / r.floor_daily_s:,.1f}× "
             f"| {sum(r.noop_reused.values()):,.1f} | {sum(r.noop_forced.values()):,.1f} |"
         )
+    lines += [
+        "",
+        "After the latest delivery, as the daily DAG goes on: the model retrain (backtests, final "
+        "fit, gate; once) and the as-of steps, then the as-of steps again on the same inputs. "
+        "*to marts*: the latest delivery's spine plus its as-of steps, landing to published "
+        "marts. *Scoring alone*: the champion on the as-of features into Spark's `noop` sink.",
+        "",
+        "| enterprises | scored | training s | features s | scores + reasons s | rows/s "
+        "| tiers, plan, lists, warnings s | marts s | as-of steps s | to marts s "
+        "| as-of again s | scoring alone: plain rows/s | with reasons rows/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        a = r.as_of
+        score_s = a.get("risk scores", 0.0)
+        lines.append(
+            f"| {r.enterprises:,} | {r.scored:,} "
+            f"| {sum(r.training.values()):,.1f}{'' if r.promoted else ' (not promoted)'} "
+            f"| {a.get('gold features', 0):,.1f} | {score_s:,.1f} "
+            f"| {r.scored / score_s if score_s else 0:,.0f} "
+            f"| {a.get('tiers, plans, lists, warnings', 0):,.1f} "
+            f"| {a.get('serving marts', 0):,.1f} | {sum(a.values()):,.1f} "
+            f"| {sum(r.latest.values()) + sum(a.values()):,.1f} "
+            f"| {sum(r.as_of_again.values()):,.1f} | {r.scored / r.score_plain_s:,.0f} "
+            f"| {r.scored / r.score_reasons_s:,.0f} |"
+        )
     lines += ["", f"Driver process peak RSS {peak_mb:,.0f} MiB (Spark's JVM not included).", ""]
     for r in results:
         runs = {"history": r.history, "daily": r.daily, "no-op": r.noop_reused,
@@ -185,6 +272,10 @@ def report(results: list[SizeResult], peak_mb: float) -> str:
         for step in r.history:
             cells = " | ".join(f"{v.get(step, 0):,.1f}" for v in runs.values())
             lines.append(f"| {step} | {cells} |")
+        lines += ["", "| model and as-of step | first | again |", "|---|---:|---:|"]
+        lines += [f"| {step} | {sec:,.1f} | |" for step, sec in r.training.items()]
+        lines += [f"| {step} | {sec:,.1f} | {r.as_of_again.get(step, 0):,.1f} |"
+                  for step, sec in r.as_of.items()]  # fmt: skip
         lines.append("")
     return "\n".join(lines)
 
@@ -204,14 +295,18 @@ def plot(results: list[SizeResult], path: Path) -> None:
         "daily (engine)": [sum(r.daily.values()) for r in results],
         "daily (Spark floor)": [r.floor_daily_s for r in results],
         "no-op re-run": [sum(r.noop_reused.values()) for r in results],
+        "latest delivery to marts": [
+            sum(r.latest.values()) + sum(r.as_of.values()) for r in results
+        ],
+        "model retrain": [sum(r.training.values()) for r in results],
     }
     for label, y in series.items():
         ax.plot(x, y, marker="o", linestyle="--" if "floor" in label else "-", label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("enterprises")
-    ax.set_ylabel("seconds (land → silver gate)")
-    ax.set_title(f"Lakehouse spine cost by world size ({commit()})")
+    ax.set_ylabel("seconds")
+    ax.set_title(f"Engine cost by world size ({commit()})")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     path.parent.mkdir(parents=True, exist_ok=True)

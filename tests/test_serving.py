@@ -157,3 +157,59 @@ def test_postgres_serving_holds_the_same_marts(tmp_path: Path, postgres: str) ->
     assert len(rows(pg)) == 7
     assert len(serving.read_mart(QUALITY, pg)) == 3
     assert {t for t, _ in serving.store_columns(pg).items()} >= {TIERS.name, QUALITY.name}
+
+
+def _parquet(folder: Path, *parts: pd.DataFrame) -> serving.ParquetFrame:
+    """Part files and a _SUCCESS marker, as Spark's ``df.write.parquet`` leaves them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True)
+    for i, part in enumerate(parts):
+        pq.write_table(
+            pa.Table.from_pandas(part, preserve_index=False), folder / f"part-{i}.parquet"
+        )
+    (folder / "_SUCCESS").write_text("")
+    return serving.ParquetFrame(folder)
+
+
+def test_parquet_frames_publish_like_pandas_in_both_stores(tmp_path: Path, postgres: str) -> None:
+    duck = make_settings(tmp_path / "duck")
+    pg = duck.model_copy(update={"serving_url": postgres})
+    feb = _tiers(date(2026, 2, 1), 3)
+    staged = _parquet(tmp_path / "feb", feb.iloc[:2], feb.iloc[2:], feb.iloc[:0])
+    assert len(staged) == 3 and staged.columns == list(feb.columns)
+    empty = _parquet(tmp_path / "empty", _quality(0))
+    for s in (duck, pg):
+        serving.publish({TIERS: _tiers(date(2026, 1, 1), 4)}, s)
+        serving.publish({TIERS: staged, QUALITY: empty}, s)
+        serving.publish({TIERS: staged}, s)  # a re-run changes nothing
+        got = serving.query(
+            f"SELECT CAST(as_of AS DATE) AS d, COUNT(*) AS n FROM {TIERS.name} GROUP BY d", s
+        )
+        by_day = {pd.Timestamp(d).date(): int(n) for d, n in zip(got["d"], got["n"], strict=True)}
+        assert by_day == {date(2026, 1, 1): 4, date(2026, 2, 1): 3}
+        assert len(serving.read_mart(QUALITY, s)) == 0  # created, with no rows
+        assert [c for c, _ in serving.store_columns(s)[QUALITY.name]] == ["run_date", "checks"]
+
+
+def test_marts_spark_writes_as_parquet_publish_what_collecting_would(spark, tmp_path: Path) -> None:
+    from pipelines.marts import _staged
+
+    df = spark.createDataFrame(
+        [(date(2026, 3, 1), "110101", "A", 5), (date(2026, 3, 1), "110102", "D", None)],
+        "as_of date, region_code string, tier string, enterprises long",
+    ).repartition(2)
+    staged = _staged(df, TIERS, tmp_path / "staging")
+    assert isinstance(staged, serving.ParquetFrame) and len(staged) == 2
+    stores = [make_settings(tmp_path / "staged"), make_settings(tmp_path / "collected")]
+    serving.publish({TIERS: staged}, stores[0])
+    serving.publish({TIERS: _staged(df, TIERS, None)}, stores[1])
+    a, b = (
+        serving.read_mart(TIERS, s).sort_values("region_code", ignore_index=True) for s in stores
+    )
+    pd.testing.assert_frame_equal(a, b, check_dtype=False)
+    staged_types, collected_types = (dict(serving.store_columns(s)[TIERS.name]) for s in stores)
+    assert staged_types["as_of"] == collected_types["as_of"] == "DATE"
+    # collecting turns a nullable integer into a float; the Parquet files keep it an integer
+    assert (staged_types["enterprises"], collected_types["enterprises"]) == ("BIGINT", "DOUBLE")

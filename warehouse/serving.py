@@ -10,20 +10,58 @@ reader never sees a half-written store:
 
 A mart with ``partition_by`` is incremental: the run's values of that column are replaced and
 every other value is kept. A mart without it is rebuilt whole each run.
+
+A mart's rows come as a pandas frame (small aggregates) or as a :class:`ParquetFrame`, a folder
+of Parquet files Spark wrote (population-sized marts such as the target list): DuckDB scans
+those files itself and PostgreSQL gets them batch by batch, so the rows never sit whole in the
+driver.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sqlalchemy import bindparam, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from warehouse.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import pyarrow.dataset
+
+
+@dataclass(frozen=True)
+class ParquetFrame:
+    """A mart's rows as a folder of Parquet files (Spark's ``df.write.parquet``; files whose
+    names start with ``_`` or ``.`` are not data)."""
+
+    path: Path
+
+    def dataset(self) -> pyarrow.dataset.Dataset:
+        import pyarrow.dataset as ds
+
+        return ds.dataset(str(self.path), format="parquet")
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.dataset().schema.names)
+
+    def __len__(self) -> int:
+        return self.dataset().count_rows()
+
+    def glob(self) -> str:
+        """The data files, as DuckDB's ``read_parquet`` takes them."""
+        return str(self.path / "*.parquet").replace("'", "''")
+
+
+Frame = pd.DataFrame | ParquetFrame
+"""What :func:`publish` takes for one mart."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +152,7 @@ def duckdb_path(url: str) -> Path | None:
     return Path(u.database) if u.get_backend_name() == "duckdb" and u.database else None
 
 
-def publish(frames: dict[Mart, pd.DataFrame], settings: Settings | None = None) -> str:
+def publish(frames: dict[Mart, Frame], settings: Settings | None = None) -> str:
     """Write ``frames`` to the serving store atomically; returns the store's URL.
 
     Incremental marts replace only the partition values present in their frame."""
@@ -130,7 +168,7 @@ def publish(frames: dict[Mart, pd.DataFrame], settings: Settings | None = None) 
     return url
 
 
-def _publish_duckdb(frames: dict[Mart, pd.DataFrame], path: Path) -> None:
+def _publish_duckdb(frames: dict[Mart, Frame], path: Path) -> None:
     import duckdb
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +181,13 @@ def _publish_duckdb(frames: dict[Mart, pd.DataFrame], path: Path) -> None:
                 r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
             }
             for mart, df in frames.items():
-                con.register("_incoming", df)
+                if isinstance(df, ParquetFrame):
+                    con.execute(
+                        "CREATE OR REPLACE TEMP VIEW _incoming AS "
+                        f"SELECT * FROM read_parquet('{df.glob()}')"
+                    )
+                else:
+                    con.register("_incoming", df)
                 if mart.partition_by and mart.name in existing:
                     # rows of other partitions kept; BY NAME tolerates a column added since
                     con.execute(
@@ -154,21 +198,46 @@ def _publish_duckdb(frames: dict[Mart, pd.DataFrame], path: Path) -> None:
                     )
                 else:
                     con.execute(f"CREATE OR REPLACE TABLE {mart.name} AS SELECT * FROM _incoming")
-                con.unregister("_incoming")
+                if isinstance(df, ParquetFrame):
+                    con.execute("DROP VIEW _incoming")
+                else:
+                    con.unregister("_incoming")
             con.execute("CHECKPOINT")
         os.replace(work, path)
     finally:
         work.unlink(missing_ok=True)
 
 
-def _publish_sql(frames: dict[Mart, pd.DataFrame], url: str) -> None:
+def _batches(df: Frame, rows: int = 50_000) -> Iterator[pd.DataFrame]:
+    """``df`` in pandas batches of at most ``rows`` (a ParquetFrame read batch by batch; at
+    least one batch, maybe empty, so the table is created)."""
+    if not isinstance(df, ParquetFrame):
+        yield df
+        return
+    empty = True
+    for batch in df.dataset().to_batches(batch_size=rows):
+        if batch.num_rows or empty:
+            empty = False
+            yield batch.to_pandas()
+    if empty:
+        yield df.dataset().schema.empty_table().to_pandas()
+
+
+def _partition_values(df: Frame, column: str) -> list:
+    if isinstance(df, ParquetFrame):
+        return df.dataset().to_table(columns=[column]).column(0).unique().to_pylist()
+    return df[column].drop_duplicates().tolist()
+
+
+def _publish_sql(frames: dict[Mart, Frame], url: str) -> None:
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
             existing = set(inspect(conn).get_table_names())
             for mart, df in frames.items():
-                if mart.partition_by and mart.name in existing:
-                    values = df[mart.partition_by].drop_duplicates().tolist()
+                incremental = bool(mart.partition_by) and mart.name in existing
+                if incremental:
+                    values = _partition_values(df, str(mart.partition_by))
                     if values:
                         conn.execute(
                             text(
@@ -176,9 +245,9 @@ def _publish_sql(frames: dict[Mart, pd.DataFrame], url: str) -> None:
                             ).bindparams(bindparam("v", expanding=True)),
                             {"v": values},
                         )
-                    df.to_sql(mart.name, conn, if_exists="append", index=False)
-                else:
-                    df.to_sql(mart.name, conn, if_exists="replace", index=False)
+                for i, batch in enumerate(_batches(df)):
+                    mode = "append" if incremental or i else "replace"
+                    batch.to_sql(mart.name, conn, if_exists=mode, index=False)
     finally:
         engine.dispose()
 

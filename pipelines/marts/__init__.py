@@ -2,16 +2,22 @@
 
 ``build_marts(spark, as_of, settings)`` builds every mart of ``warehouse.serving.MARTS`` and
 publishes them in one atomic step. The as-of marts (tiers, target list, warnings) are
-incremental: only the run's as-of date is rebuilt and replaced. The others are small
-aggregates rebuilt whole. Each mart is one module here, a pure function of DataFrames.
+incremental: only the run's as-of date is rebuilt and replaced; on a local lake Spark writes
+them as Parquet that the store reads itself (``serving.ParquetFrame``), so a province's target
+list never passes whole through the driver. The others are small aggregates rebuilt whole.
+Each mart is one module here, a pure function of DataFrames.
 """
 
 from __future__ import annotations
 
+import shutil
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import reduce
+from pathlib import Path
 
-import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -61,7 +67,7 @@ def build_marts(
     enterprises = read(tables.DIM_ENTERPRISE)
     dates = [as_of] if as_of is not None else tiered_dates(spark, s)
 
-    per_date: dict[serving.Mart, list[pd.DataFrame]] = {
+    per_date: dict[serving.Mart, list[DataFrame]] = {
         serving.MART_TIER_DISTRIBUTION: [],
         serving.MART_TARGET_LIST: [],
         serving.MART_WARNINGS: [],
@@ -69,16 +75,58 @@ def build_marts(
     for d in dates:
         at = F.col("as_of") == F.lit(d)
         tiers = read(tables.CREDIT_TIERS).where(at)
-        tier_mart = mart_tier_distribution.build(spark, tiers, enterprises, regions)
-        list_mart = mart_target_list.build(read(tables.TARGET_LIST).where(at))
-        warning_mart = mart_warnings.build(
-            spark, read(tables.WARNINGS).where(at), enterprises, regions
+        per_date[serving.MART_TIER_DISTRIBUTION].append(
+            mart_tier_distribution.build(spark, tiers, enterprises, regions)
         )
-        per_date[serving.MART_TIER_DISTRIBUTION].append(tier_mart.toPandas())
-        per_date[serving.MART_TARGET_LIST].append(list_mart.toPandas())
-        per_date[serving.MART_WARNINGS].append(warning_mart.toPandas())
-    frames = {m: _concat(parts) for m, parts in per_date.items() if parts}
+        per_date[serving.MART_TARGET_LIST].append(
+            mart_target_list.build(read(tables.TARGET_LIST).where(at))
+        )
+        per_date[serving.MART_WARNINGS].append(
+            mart_warnings.build(spark, read(tables.WARNINGS).where(at), enterprises, regions)
+        )
+    staging = _staging_folder(s)
+    try:
+        frames: dict[serving.Mart, serving.Frame] = {
+            m: _staged(reduce(DataFrame.unionByName, parts), m, staging)
+            for m, parts in per_date.items()
+            if parts
+        }
+        frames.update(_whole_marts(spark, s, read, regions, enterprises))
+        url = serving.publish(frames, s)
+        rows = {m.name: len(df) for m, df in frames.items()}
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    return MartsSummary(url=url, as_of=dates, rows=rows)
 
+
+def _staging_folder(settings: Settings) -> Path | None:
+    """Where Spark writes the as-of marts for the store to read: a fresh folder beside the
+    serving file in a local lake (executors and driver share that file system), None
+    elsewhere (the rows are then collected to the driver)."""
+    if not storage.is_local(settings.lake_root):
+        return None
+    return storage.local_path(settings.lake_root) / "serving" / f"_staging-{uuid.uuid4().hex}"
+
+
+def _staged(df: DataFrame, mart: serving.Mart, folder: Path | None) -> serving.Frame:
+    """``df`` as :func:`serving.publish` takes it: Parquet under ``folder``, else pandas."""
+    if folder is None:
+        return df.toPandas()
+    path = folder / mart.name
+    df.write.mode("overwrite").parquet(str(path))
+    return serving.ParquetFrame(path)
+
+
+def _whole_marts(
+    spark: SparkSession,
+    s: Settings,
+    read: Callable[[tables.Table], DataFrame],
+    regions: DataFrame,
+    enterprises: DataFrame,
+) -> dict[serving.Mart, serving.Frame]:
+    """The marts rebuilt whole each run (small aggregates, collected)."""
+    frames: dict[serving.Mart, serving.Frame] = {}
     frames[serving.MART_ENFORCEMENT_STATS] = mart_enforcement_stats.build(
         spark,
         read(tables.FCT_PENALTY),
@@ -124,9 +172,7 @@ def build_marts(
     )
     frames[serving.MART_MODEL_BACKTEST] = backtest
     frames[serving.MART_MODEL_CALIBRATION] = calibration
-
-    url = serving.publish(frames, s)
-    return MartsSummary(url=url, as_of=dates, rows={m.name: len(df) for m, df in frames.items()})
+    return frames
 
 
 def _current_model(spark: SparkSession, settings: Settings) -> str | None:
@@ -140,8 +186,3 @@ def _fold_metrics(model_dir: str) -> str:
     """The backtest metrics JSON a registered model keeps beside its booster ('{}' if gone)."""
     path = storage.join(model_dir, "metrics.json")
     return storage.read_text(path) if storage.exists(path) else "{}"
-
-
-def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    non_empty = [p for p in parts if len(p)]
-    return pd.concat(non_empty, ignore_index=True) if non_empty else parts[0]
