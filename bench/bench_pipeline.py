@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import multiprocessing
 import resource
 import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -122,6 +124,21 @@ class SizeResult:
     score_plain_s: float  # scoring alone into Spark's noop sink, without reasons
     score_reasons_s: float  # the same with the top-5 reasons
     promoted: bool  # the retrain's challenger passed the gate (else it scored all the same)
+    python_peak_mb: float = 0.0  # this process's peak RSS so far (the simulator runs apart)
+    jvm_peak_mb: float = 0.0  # the Spark driver JVM's (in local mode: the executors' too)
+
+
+def peak_rss_mb(spark) -> tuple[float, float]:
+    """Peak resident memory so far (MiB) of this Python process and of Spark's driver JVM
+    (``VmHWM``; 0 where /proc does not tell)."""
+    python = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+        status = Path(f"/proc/{pid}/status").read_text()
+        jvm = int(status.split("VmHWM:")[1].split()[0]) / 1024
+    except (OSError, IndexError, ValueError):
+        jvm = 0.0
+    return python, jvm
 
 
 def scoring_alone(spark, settings: Settings, as_of, model_version: str) -> tuple[float, float]:
@@ -157,7 +174,11 @@ def measure(enterprises: int, years: int) -> SizeResult:
                         pii_key="bench-key-not-secret")  # fmt: skip
     try:
         t0 = time.monotonic()
-        sim = simulate(SimulationConfig(enterprises=enterprises, years=years), root / "sim")
+        # in a child process: the simulator's memory is not the engine's (peak RSS below)
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(1, mp_context=spawn) as child:
+            config = SimulationConfig(enterprises=enterprises, years=years)
+            sim = child.submit(simulate, config, root / "sim").result()
         t_sim = time.monotonic() - t0
         spark = get_spark(settings)
         landing = root / "sim" / "landing"
@@ -199,16 +220,17 @@ def measure(enterprises: int, years: int) -> SizeResult:
             t_.qualified: tables.read(spark, t_, settings).count()
             for t_ in (tables.DIM_ENTERPRISE, *tables.SILVER_FACTS)
         }
+        python_mb, jvm_mb = peak_rss_mb(spark)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return SizeResult(enterprises, years, sum(sim.rows_per_source.values()), t_sim, history_rows,
                       history, daily_rows, daily, later, reused, forced, floor_history,
                       floor_daily, silver, latest, training, as_of, as_of_again,
                       int(done["score"]["rows"]), plain_s, reasons_s,
-                      model["model_version"] is None)  # fmt: skip
+                      model["model_version"] is None, python_mb, jvm_mb)  # fmt: skip
 
 
-def report(results: list[SizeResult], peak_mb: float) -> str:
+def report(results: list[SizeResult]) -> str:
     """The RESULTS.md section: per size the three runs against the floor, then each step."""
     lines = [
         "Spark local mode, one session for every size (start-up excluded). *history*: the first",
@@ -255,7 +277,17 @@ def report(results: list[SizeResult], peak_mb: float) -> str:
             f"| {sum(r.as_of_again.values()):,.1f} | {r.scored / r.score_plain_s:,.0f} "
             f"| {r.scored / r.score_reasons_s:,.0f} |"
         )
-    lines += ["", f"Driver process peak RSS {peak_mb:,.0f} MiB (Spark's JVM not included).", ""]
+    lines += [
+        "",
+        "Driver peak resident memory (the simulator runs in a child process and is not counted): "
+        + ", ".join(
+            f"{r.enterprises:,} enterprises: Python {r.python_peak_mb:,.0f} MiB + Spark "
+            f"driver JVM {r.jvm_peak_mb:,.0f} MiB"
+            for r in results
+        )  # fmt: skip
+        + " (sizes run in ascending order in one process, so each is the peak up to that size).",
+        "",
+    ]
     for r in results:
         runs = {"history": r.history, "daily": r.daily, "no-op": r.noop_reused,
                 "no-op forced": r.noop_forced}  # fmt: skip
@@ -323,7 +355,7 @@ def main() -> None:
     results = []
     for n in sorted(args.enterprises):  # each size written as it is measured
         results.append(measure(n, args.years))
-        body = report(results, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        body = report(results)
         print(body, flush=True)
         if not args.no_write:
             write_section("Lakehouse spine", body)
