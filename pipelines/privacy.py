@@ -19,7 +19,6 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.normalise import clean_code, clean_text, token
-from warehouse import audit, tables
+from warehouse import audit, caches, tables
 from warehouse.lock import lake_lock
 from warehouse.settings import Settings, get_settings
 
@@ -97,7 +96,7 @@ def load_policy(path: str | Path | None = None) -> RetentionPolicy:
     return parse_policy(yaml.safe_load(Path(path or POLICY_YAML).read_text(encoding="utf-8")))
 
 
-@lru_cache(maxsize=4)
+@caches.per_run(maxsize=4)
 def _cached(path: str | None) -> RetentionPolicy:
     return load_policy(path)
 

@@ -19,6 +19,7 @@ from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
 from pyspark.sql import DataFrame  # noqa: E402
 
 from quality.expectations import RULES, ExpectRowRule, verdict_column  # noqa: E402
+from warehouse import caches  # noqa: E402
 from warehouse.settings import Settings  # noqa: E402
 
 DATASOURCE = "lakehouse"
@@ -55,7 +56,7 @@ def docs_root(settings: Settings) -> Path:
     return Path(settings.data_docs_dir())
 
 
-_CONTEXTS: dict[str, Any] = {}
+_CONTEXTS: dict[str, Any] = caches.remember({})
 
 
 def context(settings: Settings) -> Any:

@@ -18,7 +18,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from warehouse import conflicts, contracts
+from warehouse import caches, conflicts, contracts
 from warehouse.contracts import CANONICAL, CanonicalSource
 from warehouse.contracts.features import FEATURES
 from warehouse.settings import Settings, get_settings
@@ -829,7 +829,8 @@ def layer_tables(layer: str) -> tuple[Table, ...]:
     return tuple(t for t in ALL_TABLES if t.layer == layer)
 
 
-_ENSURED: dict[str, frozenset[str]] = {}  # paths this process created or checked: columns
+# paths this process created or checked, with their columns
+_ENSURED: dict[str, frozenset[str]] = caches.remember({})
 
 
 def ensure(spark: SparkSession, table: Table, settings: Settings | None = None) -> DeltaTable:

@@ -10,9 +10,9 @@ event kinds).
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
+from warehouse import caches
 from warehouse.contracts.canonical import (
     CANONICAL,
     CLOSED_STATUSES,
@@ -50,7 +50,7 @@ def mappings(settings: Settings | None = None) -> dict[str, SourceMapping]:
     return _load(str(mappings_dir(settings)))
 
 
-@lru_cache(maxsize=8)
+@caches.per_run(maxsize=8)
 def _load(folder: str) -> dict[str, SourceMapping]:
     return load_mappings(folder)
 

@@ -8,11 +8,12 @@ and the registry record the version. It is a contract below the pipelines becaus
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, Field
+
+from warehouse import caches
 
 DEFAULT_POLICY = Path(__file__).with_name("model_policy.yaml")
 
@@ -69,7 +70,7 @@ def load_model_policy(path: str | Path | None = None) -> ModelPolicy:
     return _load(str(path or DEFAULT_POLICY))
 
 
-@lru_cache(maxsize=4)
+@caches.per_run(maxsize=4)
 def _load(path: str) -> ModelPolicy:
     return ModelPolicy.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
 

@@ -6,13 +6,13 @@ is written beside every row so a list can be reproduced and explained later.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, Field, model_validator
 
+from warehouse import caches
 from warehouse.contracts import CLOSED_STATUSES
 from warehouse.contracts.canonical import STATUS
 
@@ -114,7 +114,7 @@ def load_policy(path: str | Path | None = None) -> TierPolicy:
     return _load(str(path or DEFAULT_POLICY))
 
 
-@lru_cache(maxsize=8)
+@caches.per_run(maxsize=8)
 def _load(path: str) -> TierPolicy:
     return TierPolicy.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
 
