@@ -113,12 +113,23 @@ AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/.airflow \
 	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH
 
+# The tasks hand their steps to one long-running step server (dags/step_server.py: one Spark
+# session for every task instead of a JVM each), started here and stopped with Airflow.
+# STEP_SERVER= (empty) runs each step in its task's own process instead.
+STEP_SERVER ?= 127.0.0.1:8793
+
 airflow: setup
 	mkdir -p .airflow
 	@echo "Airflow UI: http://127.0.0.1:$(AIRFLOW_PORT)  user: admin"
 	@echo "password: printed below on the first start, kept in" \
 		".airflow/simple_auth_manager_passwords.json.generated"
 	@echo "other shell: make airflow-cli ARGS='dags list'   (Ctrl-C stops Airflow)"
+	@if [ -n "$(STEP_SERVER)" ]; then echo "step server: $(STEP_SERVER), log .airflow/step_server.log"; fi
+	export RISK_INSIGHT_STEP_SERVER=$(STEP_SERVER); \
+	if [ -n "$(STEP_SERVER)" ]; then \
+		$(PY) dags/step_server.py > .airflow/step_server.log 2>&1 & server=$$!; \
+		trap 'kill $$server 2> /dev/null' EXIT INT TERM; \
+	fi; \
 	$(AIRFLOW_ENV) $(VENV)/bin/airflow standalone
 
 # Any Airflow CLI command against the local Airflow, e.g. make airflow-cli ARGS="dags list".

@@ -171,13 +171,36 @@ def run_step(
     run: dict[str, str],
     upstream: dict[str, Any] | None = None,
     graph: str = "supervision_daily",
+    say: Callable[[str], None] = print,
 ) -> Any:
-    """Run the step ``name`` of ``graph`` (``risk_insight.graph.GRAPHS``) for the run
-    ``resolve_run`` described, with the params as the run's options and ``upstream`` (the
-    XComs of the steps it ``uses``) as the results it reads. A step that writes the lake holds
-    the lake lock and leaves its ``step`` event (:func:`writes_lake`). Returns a small JSON-able
-    summary for XCom: a gate's ledger counts of the day, else the step's result
-    (``{"skipped": why}`` for a step that did nothing)."""
+    """Run the step ``name`` of ``graph`` (:func:`run_here`): on the step server when the
+    ``step_server`` setting names one (``dags/step_server.py``: this process only waits for
+    it), else in this process."""
+    from warehouse.settings import get_settings
+
+    settings = get_settings()
+    if settings.step_server:
+        import step_server
+
+        step = {"params": params, "name": name, "run": run, "upstream": upstream, "graph": graph}
+        return step_server.ask(settings, step, say)
+    return run_here(params, name, run, upstream, graph, say)
+
+
+def run_here(
+    params: dict[str, Any],
+    name: str,
+    run: dict[str, str],
+    upstream: dict[str, Any] | None = None,
+    graph: str = "supervision_daily",
+    say: Callable[[str], None] = print,
+) -> Any:
+    """Run the step ``name`` of ``graph`` (``risk_insight.graph.GRAPHS``) in this process for
+    the run ``resolve_run`` described, with the params as the run's options and ``upstream``
+    (the XComs of the steps it ``uses``) as the results it reads, its progress told by ``say``.
+    A step that writes the lake holds the lake lock and leaves its ``step`` event
+    (:func:`writes_lake`). Returns a small JSON-able summary for XCom: a gate's ledger counts
+    of the day, else the step's result (``{"skipped": why}`` for a step that did nothing)."""
     from risk_insight.graph import step
 
     chosen = step(name, graph)
@@ -194,6 +217,7 @@ def run_step(
             landing_root=Path(run.get("landing_root") or s.landing_root),
             model_version=params.get("model_version") or None,
             options=dict(params),
+            say=say,
             results=dict(upstream or {}),
             _spark=spark_for(s),
         )

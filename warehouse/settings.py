@@ -98,7 +98,8 @@ class Settings(BaseSettings):
     )
     secrets_dir: str = Field(
         "./.secrets",
-        description="development only: where a generated personal-data key is kept",
+        description="where generated secrets are kept: the step server's key, and in "
+        "development the personal-data key",
     )
     outputs_root: str = Field(
         "./outputs", description="files for people: target lists, public plans (一公开)"
@@ -130,6 +131,12 @@ class Settings(BaseSettings):
     retention_policy: str | None = Field(
         None,
         description="personal-data retention YAML; default the reviewed pipelines/retention.yaml",
+    )
+    step_server: str | None = Field(
+        None,
+        description="host:port of the step server the DAGs' tasks hand their steps to (one "
+        "long-running Spark session, dags/step_server.py; make airflow starts it); unset = "
+        "each task runs its step in its own process",
     )
 
     @field_validator(*LOCATIONS)
@@ -215,14 +222,25 @@ class Settings(BaseSettings):
         ):
             raise ValueError(f"the personal-data key file {key_file} must not be inside the lake")
         path = Path(key_file)
-        if not path.exists():
-            if self.pii_key_file is not None:
-                raise KeyMissing(f"personal-data key file {path} does not exist")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.parent.chmod(0o700)
-            path.write_text(secrets.token_hex(32), encoding="ascii")
-            path.chmod(0o600)
-        return path.read_text(encoding="ascii").strip()
+        if not path.exists() and self.pii_key_file is not None:
+            raise KeyMissing(f"personal-data key file {path} does not exist")
+        return generated_secret(path)
+
+    def step_server_key(self) -> bytes:
+        """The key the step server and its clients authenticate with (``dags/step_server.py``):
+        ``<secrets_dir>/step_server_key``, generated once."""
+        return generated_secret(Path(storage.join(self.secrets_dir, "step_server_key"))).encode()
+
+
+def generated_secret(path: Path) -> str:
+    """The secret kept in ``path``; a random one is written there first (folder 0700, file
+    0600) when the file does not exist."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.chmod(0o700)
+        path.write_text(secrets.token_hex(32), encoding="ascii")
+        path.chmod(0o600)
+    return path.read_text(encoding="ascii").strip()
 
 
 class KeyMissing(RuntimeError):
