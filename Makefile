@@ -115,8 +115,9 @@ AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/.airflow \
 
 # The tasks hand their steps to one long-running step server (dags/step_server.py: one Spark
 # session for every task instead of a JVM each), started here and stopped with Airflow.
-# STEP_SERVER= (empty) runs each step in its task's own process instead.
-STEP_SERVER ?= 127.0.0.1:8793
+# STEP_SERVER= (empty) runs each step in its task's own process instead. (Not 8793/8794: the
+# scheduler's and the triggerer's log servers.)
+STEP_SERVER ?= 127.0.0.1:8797
 
 airflow: setup
 	mkdir -p .airflow
