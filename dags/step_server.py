@@ -2,7 +2,7 @@
 starts Spark (its JVM, with Delta, Great Expectations and LightGBM loaded) once instead of
 once per task.
 
-With ``step_server`` set (``RISK_INSIGHT_STEP_SERVER=127.0.0.1:8793``; ``make airflow`` starts
+With ``step_server`` set (``RISK_INSIGHT_STEP_SERVER=127.0.0.1:8797``; ``make airflow`` starts
 a server and sets it), :func:`risk_steps.run_step` hands its step here and waits: the task's
 process stays a thin client that prints the step's progress and returns its result, or fails
 with its error, as if the step had run in it. The server runs one step at a time, each as
@@ -17,7 +17,7 @@ settings refuses the step and says which, rather than run it differently from a 
 Transport: :mod:`multiprocessing.connection` on the configured address, authenticated with
 ``<secrets_dir>/step_server_key`` (an HMAC challenge; generated once, mode 0600).
 
-    .venv/bin/python dags/step_server.py [--address 127.0.0.1:8793]
+    .venv/bin/python dags/step_server.py [--address 127.0.0.1:8797]
 
 Nothing here imports Spark at module level: the client half runs in the task's process.
 """
