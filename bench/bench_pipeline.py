@@ -3,8 +3,8 @@ delivery step by step, re-run the latest day (conform and gates reused, then for
 Spark floor of the same files (read them with Spark's CSV reader or openpyxl and append them
 to Delta, nothing else), so the engine's overhead is a ratio. Then, as the daily DAG goes after
 the latest delivery: the model retrain (its graph without the re-score) and the as-of steps
-(features, scores with reasons, gates, tiers, plan, lists, warnings, marts, BI refresh), each
-timed, and the as-of steps once more on the same inputs.
+(features, scores with reasons, gates, tiers, plan, lists, warnings, marts, BI refresh) of the
+last two deliveries, each timed, and the latest's once more on the same inputs.
 
     .venv/bin/python bench/bench_pipeline.py --enterprises 10000 100000 --years 5
 
@@ -118,11 +118,14 @@ class SizeResult:
     silver: dict[str, int]
     latest: dict[str, float]  # the latest delivery's spine, step by step
     training: dict[str, float]
-    as_of: dict[str, float]
+    as_of_first: dict[str, float]  # the as-of steps after the delivery before the latest
+    as_of: dict[str, float]  # after the latest delivery: a day after the first
     as_of_again: dict[str, float]
     scored: int
     score_plain_s: float  # scoring alone into Spark's noop sink, without reasons
-    score_reasons_s: float  # the same with the top-5 reasons
+    score_reasons_s: float  # the same with the top-5 reasons, every contribution computed
+    score_reused_s: float  # the same taking unchanged reasons from the day before
+    reasons_computed: int  # the daily as-of's enterprises whose contributions were computed
     promoted: bool  # the retrain's challenger passed the gate (else it scored all the same)
     python_peak_mb: float = 0.0  # this process's peak RSS so far (the simulator runs apart)
     jvm_peak_mb: float = 0.0  # the Spark driver JVM's (in local mode: the executors' too)
@@ -141,20 +144,22 @@ def peak_rss_mb(spark) -> tuple[float, float]:
     return python, jvm
 
 
-def scoring_alone(spark, settings: Settings, as_of, model_version: str) -> tuple[float, float]:
+def scoring_alone(spark, settings: Settings, as_of, before, model_version: str) -> list[float]:
     """Seconds to score the as-of features with ``model_version`` into Spark's ``noop`` sink
-    (no Delta write): without reasons, then with them."""
-    from models.score import score_frame
+    (no Delta write): without reasons, with every reason computed, and with the unchanged
+    reasons taken from the scores of as-of ``before``."""
+    from models.score import previous_scores, score_frame
     from pipelines.features.build import read_features
 
     out = []
-    for with_reasons in (False, True):
+    for with_reasons, previous in ((False, None), (True, None), (True, before)):
         started = time.monotonic()
+        earlier = previous_scores(spark, previous, model_version, settings) if previous else None
         frame = score_frame(read_features(spark, [as_of], settings), settings, model_version,
-                            with_reasons)  # fmt: skip
+                            with_reasons, earlier)  # fmt: skip
         frame.write.format("noop").mode("overwrite").save()
         out.append(time.monotonic() - started)
-    return out[0], out[1]
+    return out
 
 
 def timed_steps(spark, steps: list[Step], settings: Settings, run_date, **kw) -> tuple:
@@ -208,11 +213,12 @@ def measure(enterprises: int, years: int) -> SizeResult:
         model = {"model_version": None if done["record_decision"]["promoted"]
                  else done["record_decision"]["challenger"]}  # fmt: skip
         load_roster(spark, root / "sim" / "reference" / "inspectors.csv", settings)
+        as_of_first, _ = timed_steps(spark, list(graph.AS_OF), settings, days[-2], **model)
         as_of, done = timed_steps(spark, list(graph.AS_OF), settings, days[-1], **model)
         as_of_again, _ = timed_steps(spark, list(graph.AS_OF), settings, days[-1], **model)
         model_version = done["score"]["model_version"]
-        plain_s, reasons_s = scoring_alone(spark, settings, days[-1] + timedelta(days=1),
-                                           model_version)  # fmt: skip
+        alone = scoring_alone(spark, settings, days[-1] + timedelta(days=1),
+                              days[-2] + timedelta(days=1), model_version)  # fmt: skip
         floor = root / "floor"
         floor_history = spark_floor(spark, landing / days[0].isoformat(), floor, settings)
         floor_daily = spark_floor(spark, landing / days[1].isoformat(), floor, settings)
@@ -225,8 +231,8 @@ def measure(enterprises: int, years: int) -> SizeResult:
         shutil.rmtree(root, ignore_errors=True)
     return SizeResult(enterprises, years, sum(sim.rows_per_source.values()), t_sim, history_rows,
                       history, daily_rows, daily, later, reused, forced, floor_history,
-                      floor_daily, silver, latest, training, as_of, as_of_again,
-                      int(done["score"]["rows"]), plain_s, reasons_s,
+                      floor_daily, silver, latest, training, as_of_first, as_of, as_of_again,
+                      int(done["score"]["rows"]), *alone, int(done["score"]["reasons_computed"]),
                       model["model_version"] is None, python_mb, jvm_mb)  # fmt: skip
 
 
@@ -253,15 +259,19 @@ def report(results: list[SizeResult]) -> str:
         )
     lines += [
         "",
-        "After the latest delivery, as the daily DAG goes on: the model retrain (backtests, final "
-        "fit, gate; once) and the as-of steps, then the as-of steps again on the same inputs. "
-        "*to marts*: the latest delivery's spine plus its as-of steps, landing to published "
-        "marts. *Scoring alone*: the champion on the as-of features into Spark's `noop` sink.",
+        "Then, as the daily DAG goes on: the model retrain (backtests, final fit, gate; once), "
+        "the as-of steps of the delivery before the latest (*first as-of*: every reason "
+        "computed, the month's plan drawn), those of the latest delivery a day later (the "
+        "columns from *features* on), and those again on the same inputs. *to marts*: the "
+        "latest delivery's spine plus its as-of steps, landing to published marts. *Scoring "
+        "alone*: the champion on the latest as-of features into Spark's `noop` sink, without "
+        "reasons, with every reason computed, and taking the unchanged ones from the day before.",
         "",
-        "| enterprises | scored | training s | features s | scores + reasons s | rows/s "
-        "| tiers, plan, lists, warnings s | marts s | as-of steps s | to marts s "
-        "| as-of again s | scoring alone: plain rows/s | with reasons rows/s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| enterprises | scored | training s | first as-of s | features s | scores + reasons s "
+        "| rows/s | tiers, plan, lists, warnings s | marts s | as-of steps s | to marts s "
+        "| as-of again s | scoring alone: plain rows/s | with reasons rows/s "
+        "| reasons reused rows/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         a = r.as_of
@@ -269,13 +279,15 @@ def report(results: list[SizeResult]) -> str:
         lines.append(
             f"| {r.enterprises:,} | {r.scored:,} "
             f"| {sum(r.training.values()):,.1f}{'' if r.promoted else ' (not promoted)'} "
-            f"| {a.get('gold features', 0):,.1f} | {score_s:,.1f} "
+            f"| {sum(r.as_of_first.values()):,.1f} "
+            f"| {a.get('gold features', 0):,.1f} | {score_s:,.1f} ({r.reasons_computed:,} "
+            "computed) "
             f"| {r.scored / score_s if score_s else 0:,.0f} "
             f"| {a.get('tiers, plans, lists, warnings', 0):,.1f} "
             f"| {a.get('serving marts', 0):,.1f} | {sum(a.values()):,.1f} "
             f"| {sum(r.latest.values()) + sum(a.values()):,.1f} "
             f"| {sum(r.as_of_again.values()):,.1f} | {r.scored / r.score_plain_s:,.0f} "
-            f"| {r.scored / r.score_reasons_s:,.0f} |"
+            f"| {r.scored / r.score_reasons_s:,.0f} | {r.scored / r.score_reused_s:,.0f} |"
         )
     lines += [
         "",
@@ -304,10 +316,12 @@ def report(results: list[SizeResult]) -> str:
         for step in r.history:
             cells = " | ".join(f"{v.get(step, 0):,.1f}" for v in runs.values())
             lines.append(f"| {step} | {cells} |")
-        lines += ["", "| model and as-of step | first | again |", "|---|---:|---:|"]
-        lines += [f"| {step} | {sec:,.1f} | |" for step, sec in r.training.items()]
-        lines += [f"| {step} | {sec:,.1f} | {r.as_of_again.get(step, 0):,.1f} |"
-                  for step, sec in r.as_of.items()]  # fmt: skip
+        lines += ["", "| model and as-of step | first as-of | daily | again |",
+                  "|---|---:|---:|---:|"]  # fmt: skip
+        lines += [f"| {step} | {sec:,.1f} | | |" for step, sec in r.training.items()]
+        for step, sec in r.as_of.items():
+            first, again = r.as_of_first.get(step, 0), r.as_of_again.get(step, 0)
+            lines.append(f"| {step} | {first:,.1f} | {sec:,.1f} | {again:,.1f} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -8,6 +8,15 @@ from the GB/T 4754 reference), and each is flagged ``raises_risk`` when it is a 
 inspector can use (positive contribution and a risk-raising value, see
 :mod:`warehouse.contracts.features`). The five kept are the largest contributions among the
 risk-raising ones, filled up with the next largest when fewer than five raise the risk.
+
+TreeSHAP is the cost of scoring with reasons (about 1,500 rows/s on two cores), so an
+enterprise's contributions are computed again only when they can have changed. They depend
+only on which side of each of the model's splits its features fall, so each score keeps a
+key of those sides (:func:`reasons_key`: per feature, how many of the model's thresholds lie
+below its value, or its category; and which values read as raising the risk). Scoring with
+the same model takes the previous scores' contributions where the key is unchanged, exactly
+what TreeSHAP would give again, and renders their texts from today's values; on a day when
+few enterprises cross a threshold, few contributions are computed.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -64,6 +74,12 @@ def pick_reasons(contrib: np.ndarray, raises: np.ndarray, n: int) -> np.ndarray:
     return np.take_along_axis(order, np.argsort(~keep, axis=1, kind="stable")[:, :k], axis=1)
 
 
+def raising_flags(raw: pd.DataFrame, features: list[str], catalogue: dict[str, Feature]):
+    """(rows × features) whether each raw value reads as raising the risk (:func:`raising`)."""
+    flags = [raising(catalogue[f], raw[f]) for f in features]
+    return np.column_stack(flags) if flags else np.zeros((len(raw), 0), bool)
+
+
 def reasons_array(
     raw: pd.DataFrame,
     contrib: np.ndarray,
@@ -73,18 +89,40 @@ def reasons_array(
     catalogue: dict[str, Feature] | None = None,
 ) -> pa.ListArray:
     """Each row's reasons (``gold.risk_scores.reasons``) as one Arrow list column, built with
-    array operations: which contributions are reasons (:func:`pick_reasons`), rendered once
-    per feature and distinct value (:func:`render`) with the raw value and ``names`` (per
-    feature, code → (Chinese, English) name). ``catalogue`` describes the features (default
-    the built-in one; pass :func:`warehouse.contracts.catalogue` for declared attributes)."""
-    names = names or {}
+    array operations: which contributions are reasons (:func:`pick_reasons`), rendered by
+    :func:`render_reasons`. ``catalogue`` describes the features (default the built-in one;
+    pass :func:`warehouse.contracts.catalogue` for declared attributes)."""
     cat = catalogue if catalogue is not None else BY_NAME
     contrib = np.asarray(contrib, dtype="float64")[:, : len(features)]
-    rows = len(raw)
-    flags = [raising(cat[f], raw[f]) for f in features] or [np.zeros(rows, bool)]
-    raises = np.column_stack(flags) & (contrib > 0)
+    raises = raising_flags(raw, features, cat) & (contrib > 0)
     chosen = pick_reasons(contrib, raises, n)
-    k = chosen.shape[1]
+    return render_reasons(
+        raw,
+        chosen,
+        np.take_along_axis(contrib, chosen, axis=1),
+        np.take_along_axis(raises, chosen, axis=1),
+        features,
+        names,
+        cat,
+    )
+
+
+def render_reasons(
+    raw: pd.DataFrame,
+    chosen: np.ndarray,
+    contribution: np.ndarray,
+    raises: np.ndarray,
+    features: list[str],
+    names: dict[str, dict[str, tuple[str, str]]] | None = None,
+    catalogue: dict[str, Feature] | None = None,
+) -> pa.ListArray:
+    """The reasons column of the ``chosen`` features (rows × k column indices into
+    ``features``) with their ``contribution`` and ``raises`` flags: each rendered once per
+    feature and distinct value (:func:`render`) from the raw value and ``names`` (per feature,
+    code → (Chinese, English) name)."""
+    names = names or {}
+    cat = catalogue if catalogue is not None else BY_NAME
+    rows, k = chosen.shape
     value = np.full((rows, k), np.nan)
     zh = np.empty((rows, k), dtype=object)
     en = np.empty((rows, k), dtype=object)
@@ -104,10 +142,10 @@ def reasons_array(
         [
             pa.array(np.asarray(features, dtype=object)[chosen.ravel()], pa.string()),
             pa.array(value.ravel(), pa.float64(), from_pandas=True),  # NaN → null
-            pa.array(np.take_along_axis(contrib, chosen, axis=1).ravel(), pa.float64()),
+            pa.array(np.asarray(contribution, dtype="float64").ravel(), pa.float64()),
             pa.array(zh.ravel(), pa.string()),
             pa.array(en.ravel(), pa.string()),
-            pa.array(np.take_along_axis(raises, chosen, axis=1).ravel(), pa.bool_()),
+            pa.array(np.asarray(raises, dtype=bool).ravel(), pa.bool_()),
         ],
         names=[f.name for f in tables.REASON.fields],
     )
@@ -146,6 +184,111 @@ def code_names(spark: SparkSession, settings: Settings) -> dict[str, dict[str, t
     return {"region_code": regions, "industry": industries}
 
 
+def split_points(booster: Any, features: list[str], categorical: set[str]) -> list[Any]:
+    """Per feature (the booster's columns, in order), the sorted thresholds of its numeric
+    splits (an empty array where it is never split on), or None for a categorical feature,
+    whose code itself decides its splits."""
+    found: list[set[float]] = [set() for _ in features]
+
+    def walk(node: dict[str, Any]) -> None:
+        if "split_feature" in node:
+            if node["decision_type"] == "<=":
+                found[node["split_feature"]].add(float(node["threshold"]))
+            walk(node["left_child"])
+            walk(node["right_child"])
+
+    for tree in booster.dump_model()["tree_info"]:
+        walk(tree["tree_structure"])
+    return [
+        None if f in categorical else np.array(sorted(t), dtype="float64")
+        for f, t in zip(features, found, strict=True)
+    ]
+
+
+def reasons_key(x: pd.DataFrame, rising: np.ndarray, points: list[Any]) -> np.ndarray:
+    """Per row a 64-bit key of everything its reasons' contributions and choice depend on:
+    for each feature of the encoded ``x``, how many of the model's thresholds (``points``)
+    lie below its value (missing and zero apart: a split may send them its own way), or its
+    category code; and which raw values read as raising the risk (``rising``). Two rows with
+    equal keys fall on the same side of every split, so TreeSHAP gives them the same
+    contributions, and the same reasons are chosen."""
+    cols: dict[str, np.ndarray] = {}
+    for j, (name, thresholds) in enumerate(zip(x.columns, points, strict=True)):
+        v = x[name].to_numpy(dtype="float64")
+        if thresholds is None:
+            side = np.where(np.isnan(v), -1, v)
+        else:
+            side = np.searchsorted(thresholds, v, side="left")
+            side = np.where(np.isnan(v), -1, np.where(v == 0, -2, side))
+        cols[f"s{j}"] = side.astype("int64")
+        cols[f"r{j}"] = rising[:, j].astype("int8")
+    hashed = pd.util.hash_pandas_object(pd.DataFrame(cols), index=False)
+    return hashed.to_numpy().view("int64")
+
+
+def _previous_reasons(
+    batch: pa.RecordBatch, key: np.ndarray, features: list[str], k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Which rows of ``batch`` can take the previous score's reasons (same model, same
+    ``key``) and, for those rows, the chosen feature indices, contributions and raises
+    flags (each rows × k)."""
+    none = np.zeros(len(key), bool)
+    empty = (none, np.zeros((0, k), "int64"), np.zeros((0, k)), np.zeros((0, k), bool))
+    if "_prev_key" not in batch.schema.names:
+        return empty
+    prev_key = batch.column("_prev_key")
+    scored = prev_key.is_valid().to_numpy(zero_copy_only=False)  # a previous score exists
+    prev = batch.column("_prev_reasons")
+    lengths = pc.fill_null(prev.value_lengths(), 0).to_numpy()
+    same = scored & (pc.fill_null(prev_key, 0).to_numpy() == key) & (lengths == k)
+    if not same.any():
+        return empty
+    flat = prev.filter(pa.array(same)).flatten()
+    chosen = pd.Index(features).get_indexer(flat.field("feature").to_numpy(zero_copy_only=False))
+    chosen = chosen.reshape(-1, k)
+    known = (chosen >= 0).all(axis=1)  # a feature the model no longer has: compute afresh
+    rows = np.flatnonzero(same)
+    same[rows[~known]] = False
+    contribution = flat.field("contribution").to_numpy(zero_copy_only=False).reshape(-1, k)
+    raises = flat.field("raises_risk").to_numpy(zero_copy_only=False).reshape(-1, k)
+    return same, chosen[known], contribution[known], raises[known].astype(bool)
+
+
+def reasons_for_batch(
+    booster: Any,
+    points: list[Any],
+    batch: pa.RecordBatch,
+    raw: pd.DataFrame,
+    x: pd.DataFrame,
+    features: list[str],
+    names: dict[str, dict[str, tuple[str, str]]] | None,
+    catalogue: dict[str, Feature],
+) -> tuple[pa.ListArray, np.ndarray, int]:
+    """The reasons column of one batch and each row's :func:`reasons_key`: contributions taken
+    from the previous score (columns ``_prev_key``, ``_prev_reasons``) where the key is
+    unchanged, computed by TreeSHAP (``pred_contrib``) for the other rows; every text rendered
+    from today's values. Also returns how many rows were computed."""
+    rows = len(raw)
+    k = min(N_REASONS, len(features))
+    rising = raising_flags(raw, features, catalogue)
+    key = reasons_key(x, rising, points)
+    reused, chosen_r, contribution_r, raises_r = _previous_reasons(batch, key, features, k)
+    chosen = np.zeros((rows, k), "int64")
+    contribution = np.zeros((rows, k))
+    raises = np.zeros((rows, k), bool)
+    chosen[reused], contribution[reused], raises[reused] = chosen_r, contribution_r, raises_r
+    fresh = ~reused
+    if fresh.any():
+        contrib = booster.predict(x[fresh], pred_contrib=True, num_threads=1)[:, : len(features)]
+        flags = rising[fresh] & (contrib > 0)
+        picked = pick_reasons(contrib, flags, N_REASONS)
+        chosen[fresh] = picked
+        contribution[fresh] = np.take_along_axis(contrib, picked, axis=1)
+        raises[fresh] = np.take_along_axis(flags, picked, axis=1)
+    rendered = render_reasons(raw, chosen, contribution, raises, features, names, catalogue)
+    return rendered, key, int(fresh.sum())
+
+
 _BOOSTERS: dict[str, Any] = {}
 
 
@@ -157,8 +300,10 @@ def _scorer(
     schema: pa.Schema,
     names: dict[str, dict[str, tuple[str, str]]] | None = None,
     catalogue: dict[str, Feature] | None = None,
+    computed: Any = None,
 ):
-    """The mapInArrow function: Arrow batches of feature rows → Arrow batches of scores."""
+    """The mapInArrow function: Arrow batches of feature rows → Arrow batches of scores
+    (``computed``, a Spark accumulator, counts the rows whose contributions were computed)."""
 
     def score_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import lightgbm as lgb
@@ -166,27 +311,26 @@ def _scorer(
         from models.dataset import encode
         from models.train import calibrate
 
-        if version not in _BOOSTERS:  # once per Python worker, not per batch
-            _BOOSTERS[version] = lgb.Booster(model_str=model_string)
-        booster = _BOOSTERS[version]
         feats = spec["features"]
+        if version not in _BOOSTERS:  # once per Python worker, not per batch
+            booster = lgb.Booster(model_str=model_string)
+            _BOOSTERS[version] = (booster, split_points(booster, feats, set(spec["vocab"])))
+        booster, points = _BOOSTERS[version]
+        cat = catalogue if catalogue is not None else BY_NAME
         for batch in batches:
             pdf = batch.select(feats).to_pandas()
             x = encode(pdf, spec["vocab"], feats)
             p = calibrate(booster.predict(x, raw_score=True, num_threads=1),
                           tuple(spec["calibration"]))  # fmt: skip
-            reasons = (
-                reasons_array(
-                    pdf,
-                    booster.predict(x, pred_contrib=True, num_threads=1),
-                    feats,
-                    N_REASONS,
-                    names,
-                    catalogue,
-                )  # fmt: skip
-                if with_reasons
-                else pa.nulls(len(pdf), schema.field("reasons").type)
-            )
+            if with_reasons:
+                reasons, key, fresh = reasons_for_batch(booster, points, batch, pdf, x, feats,
+                                                        names, cat)  # fmt: skip
+                if computed is not None:
+                    computed.add(fresh)
+                keys = pa.array(key, pa.int64())
+            else:
+                reasons = pa.nulls(len(pdf), schema.field("reasons").type)
+                keys = pa.nulls(len(pdf), pa.int64())
             columns = {
                 "as_of": batch.column("as_of"),
                 "uscc": batch.column("uscc"),
@@ -196,6 +340,7 @@ def _scorer(
                 "credit_score": pa.array(credit_score(p), pa.int32()),
                 "model_version": pa.array([version] * len(pdf), pa.string()),
                 "reasons": reasons,
+                "_reasons_key": keys,
             }
             yield pa.RecordBatch.from_arrays([columns[f.name] for f in schema], schema=schema)
 
@@ -212,9 +357,17 @@ def _local_python(spark: SparkSession) -> None:
 
 
 def score_frame(
-    features: DataFrame, settings: Settings, version: str, with_reasons: bool = True
+    features: DataFrame,
+    settings: Settings,
+    version: str,
+    with_reasons: bool = True,
+    previous: DataFrame | None = None,
+    computed: Any = None,
 ) -> DataFrame:
-    """Scores of a gold-features frame by the registered model ``version`` (lazy)."""
+    """Scores of a gold-features frame by the registered model ``version`` (lazy). With
+    ``previous`` (earlier scores by the same model: :func:`previous_scores`), an enterprise
+    whose :func:`reasons_key` is unchanged takes its reasons' contributions from there; the
+    others are counted into ``computed`` (a Spark accumulator) when given."""
     spec = json.loads(registry.read_artifact(settings, version, "features.json"))
     model_string = registry.read_artifact(settings, version, "booster.txt")
     schema = tables.RISK_SCORES.schema
@@ -228,12 +381,15 @@ def score_frame(
     catalogue = contracts.catalogue(settings)  # the declared attributes' templates too
     cols = ["as_of", "uscc", "region_code", "size_band", *spec["features"]]
     cols = list(dict.fromkeys(cols))
+    if with_reasons and previous is not None:
+        features = features.join(previous, "uscc", "left")
+        cols += ["_prev_key", "_prev_reasons"]
 
     arrow_schema = _arrow_schema(out_schema)
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         yield from _scorer(bc.value, spec, version, with_reasons, arrow_schema, names,
-                           catalogue)(batches)  # fmt: skip
+                           catalogue, computed)(batches)  # fmt: skip
 
     return features.select(*cols).mapInArrow(run, out_schema)
 
@@ -266,11 +422,34 @@ def score(
     fversion = delta_version(spark, tables.ENTERPRISE_FEATURES, s)
     target = tables.RISK_SCORES
     tables.ensure(spark, target, s)
-    scored = score_frame(feats, s, v, with_reasons).select(
+    previous = previous_scores(spark, as_of, v, s) if with_reasons else None
+    computed = spark.sparkContext.accumulator(0)
+    scored = score_frame(feats, s, v, with_reasons, previous, computed).select(
         *[c for c in target.columns if c not in ("_features_version", "_scored_at")],
         F.lit(fversion).cast("long").alias("_features_version"),
         F.current_timestamp().alias("_scored_at"),
     )
     tables.replace(scored, target, s, as_of=as_of)
     n = tables.read(spark, target, s).where(F.col("as_of") == F.lit(as_of)).count()
-    return {"as_of": as_of.isoformat(), "model_version": v, "rows": n, "features_version": fversion}
+    # reasons_computed: enterprises whose contributions TreeSHAP computed (the others took the
+    # previous scores'); a task Spark retried counts twice
+    return {"as_of": as_of.isoformat(), "model_version": v, "rows": n, "features_version": fversion,
+            "reasons_computed": computed.value}  # fmt: skip
+
+
+def previous_scores(
+    spark: SparkSession, as_of: date, version: str, settings: Settings
+) -> DataFrame | None:
+    """The latest scores at or before ``as_of`` by model ``version`` that carry a
+    :func:`reasons_key` (uscc, ``_prev_key``, ``_prev_reasons``), or None when there are none:
+    what :func:`score_frame` takes unchanged reasons from."""
+    scores = tables.read(spark, tables.RISK_SCORES, settings)
+    last = scores.where(F.col("as_of") <= F.lit(as_of)).agg(F.max("as_of")).first()[0]
+    if last is None:
+        return None
+    return scores.where(
+        (F.col("as_of") == F.lit(last))
+        & (F.col("model_version") == F.lit(version))
+        & F.col("_reasons_key").isNotNull()
+    ).select("uscc", F.col("_reasons_key").alias("_prev_key"),
+             F.col("reasons").alias("_prev_reasons"))  # fmt: skip

@@ -37,7 +37,10 @@ def score(run: Run) -> Any:
     from models.score import score as score_all
 
     assert run.as_of is not None
-    return score_all(run.spark, run.as_of, run.settings, run.model_version)
+    done = score_all(run.spark, run.as_of, run.settings, run.model_version)
+    run.say(f"{run.as_of}: {done['rows']:,} scored by {done['model_version']}; reasons "
+            f"computed for {done['reasons_computed']:,}, unchanged for the others")  # fmt: skip
+    return done
 
 
 def gold_gate(run: Run) -> Any:

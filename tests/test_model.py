@@ -198,6 +198,7 @@ def test_register_promote_and_score_in_spark(spark, settings, data):
     ).write.format("delta").mode("append").save(tables.ENTERPRISE_FEATURES.path(settings))
     result = score(spark, as_of, settings)
     assert result["rows"] == 300 and result["model_version"] == v1
+    assert result["reasons_computed"] == 300  # no earlier scores to take reasons from
     out = (
         tables.read(spark, tables.RISK_SCORES, settings)
         .toPandas()
@@ -221,8 +222,20 @@ def test_register_promote_and_score_in_spark(spark, settings, data):
     )
     plain = score_frame(feats, settings, v1, with_reasons=False).toPandas().set_index("uscc")
     np.testing.assert_allclose(plain.loc[test["uscc"], "probability"], out["probability"])
-    # re-scoring the same date replaces the partition
-    assert score(spark, as_of, settings)["rows"] == 300
+    # re-scoring the same date replaces the partition; each enterprise's reasons come over
+    # from the scores it replaces (same model, same split key), equal to those computed
+    assert out["_reasons_key"].notna().all()
+    rescored = score(spark, as_of, settings)
+    assert rescored["rows"] == 300 and rescored["reasons_computed"] == 0
+    again = (
+        tables.read(spark, tables.RISK_SCORES, settings)
+        .toPandas()
+        .set_index("uscc")
+        .loc[test["uscc"]]
+    )
+    assert (again["_reasons_key"] == out["_reasons_key"]).all()
+    as_lists = [[dict(r) for r in rs] for rs in out["reasons"]]
+    assert [[dict(r) for r in rs] for rs in again["reasons"]] == as_lists
 
 
 def test_credit_score_is_decreasing_in_risk():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from models.score import reasons_for
 from warehouse.contracts.features import BY_NAME, FEATURES, render
@@ -99,3 +100,88 @@ def test_vectorised_choice_equals_the_row_by_row_rule_on_random_rows():
             want = sorted(picked + rest, key=lambda j: (-contrib[i, j], j not in picked))
             assert sorted(got[i].tolist()) == sorted(want), (n, i)
             assert list(contrib[i, got[i]]) == sorted(contrib[i, got[i]], reverse=True)
+
+
+def _booster_and_rows(rows: int = 3000):
+    """A small LightGBM model on five catalogue features (two categorical) and raw rows."""
+    import lightgbm as lgb
+
+    from models.dataset import encode
+
+    rng = np.random.default_rng(3)
+    raw = pd.DataFrame({
+        "age_years": np.round(rng.gamma(2.0, 3.0, rows), 2),
+        "penalties_2y": rng.poisson(0.3, rows).astype(float),
+        "complaints_12m": np.where(rng.random(rows) < 0.1, np.nan, rng.poisson(1.0, rows)),
+        "region_code": rng.choice(["110101", "110102", "110105"], rows),
+        "industry": rng.choice(["F", "C", "I"], rows),
+    })  # fmt: skip
+    feats = list(raw.columns)
+    vocab = {c: sorted(raw[c].unique()) for c in ("region_code", "industry")}
+    x = encode(raw, vocab, feats)
+    logit = -2 + 0.8 * raw["penalties_2y"] - 0.1 * raw["age_years"] + (raw["industry"] == "F")
+    y = rng.random(rows) < 1 / (1 + np.exp(-logit))
+    params = {"objective": "binary", "num_leaves": 7, "verbose": -1, "num_threads": 1}
+    ds = lgb.Dataset(x, y, categorical_feature=["region_code", "industry"])
+    return lgb.train(params, ds, 30), raw, x, feats, vocab
+
+
+def _batch(raw: pd.DataFrame, previous: pa.ListArray | None = None, key=None) -> pa.RecordBatch:
+    cols = {c: pa.array(raw[c].tolist()) for c in raw.columns}
+    if previous is not None:
+        cols["_prev_key"] = pa.array(key, pa.int64())
+        cols["_prev_reasons"] = previous
+    return pa.RecordBatch.from_pydict(cols)
+
+
+def test_a_rows_key_changes_only_when_it_crosses_a_split() -> None:
+    from models.score import raising_flags, reasons_key, split_points
+
+    booster, raw, x, feats, vocab = _booster_and_rows()
+    points = split_points(booster, feats, set(vocab))
+    assert points[3] is None and points[4] is None  # categories: their code decides
+    age = points[0]
+    # two ages between the same thresholds (on one side of 3 years: "new" raises the risk),
+    # and one past the next threshold
+    triples = zip(age, age[1:], [*age[2:], age[-1] + 2], strict=False)
+    lo, hi, beyond = next((a, b, c) for a, b, c in triples if not a < 3 < b)
+    ages = [lo + (hi - lo) / 3, lo + 2 * (hi - lo) / 3, (hi + beyond) / 2]
+    rows = pd.concat([raw.iloc[[0]]] * 3, ignore_index=True)
+    rows["age_years"] = ages
+    enc = pd.concat([x.iloc[[0]]] * 3, ignore_index=True)
+    enc["age_years"] = ages
+    key = reasons_key(enc, raising_flags(rows, feats, BY_NAME), points)
+    assert key[0] == key[1] != key[2]
+
+
+def test_reasons_taken_from_the_previous_score_equal_treeshap_computed_again() -> None:
+    """Yesterday's scores feed today's: the rows whose key is unchanged take yesterday's
+    contributions, the others are computed; all equal a full recomputation, texts from
+    today's values."""
+    from models.score import reasons_array, reasons_for_batch, split_points
+
+    booster, raw, x, feats, vocab = _booster_and_rows()
+    points = split_points(booster, feats, set(vocab))
+    first, key, computed = reasons_for_batch(booster, points, _batch(raw), raw, x, feats, NAMES,
+                                             BY_NAME)  # fmt: skip
+    assert computed == len(raw)
+    today = raw.copy()
+    today["age_years"] += 1 / 365  # a day older: most stay between the same thresholds
+    today.loc[:99, "penalties_2y"] += 2  # and a hundred enterprises were penalised
+    xt = x.copy()
+    xt["age_years"] = today["age_years"].to_numpy()
+    xt["penalties_2y"] = today["penalties_2y"].to_numpy()
+    batch = _batch(today, first, key)
+    again, key2, computed2 = reasons_for_batch(booster, points, batch, today, xt, feats, NAMES,
+                                               BY_NAME)  # fmt: skip
+    assert 50 <= computed2 < len(raw) // 2, computed2
+    assert computed2 == int((key2 != key).sum())
+    full = reasons_array(today, booster.predict(xt, pred_contrib=True), feats, 5, NAMES, BY_NAME)
+    assert again.to_pylist() == full.to_pylist()
+    # a row with no previous score, or a previous list of another length, is computed
+    prev = first.to_pylist()
+    prev[0] = None
+    prev[1] = prev[1][:2]
+    third = reasons_for_batch(booster, points, _batch(raw, pa.array(prev, first.type), key),
+                              raw, x, feats, NAMES, BY_NAME)  # fmt: skip
+    assert third[2] == 2 and third[0].to_pylist() == first.to_pylist()

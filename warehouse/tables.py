@@ -446,6 +446,9 @@ RISK_SCORES = Table(
         _col("reasons", T.ArrayType(REASON)),
         _col("_features_version", L, False),
         _col("_scored_at", TS, False),
+        # what the reasons' contributions depend on (models.score.reasons_key): a later
+        # scoring by the same model reuses them where it is unchanged
+        _col("_reasons_key", L),
     ),
     keys=("as_of", "uscc"),
     partition_by=("as_of",),
