@@ -58,11 +58,13 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 # Every benchmark that writes bench/RESULTS.md: the lakehouse spine at each of BENCH_SIZES
-# (against the Spark floor, plotted in docs/bench_spine.png), dashboards under load, the reasons
+# (against the Spark floor, plotted in docs/bench_spine.png), the daily DAG under a real
+# Airflow with a Spark per task and with the step server, dashboards under load, the reasons
 # step of scoring, the quality engine (GX on Spark vs pandas). Never part of `make test`.
 BENCH_SIZES ?= 10000 100000 1000000
 bench: setup bi-setup
 	$(PY) bench/bench_pipeline.py --enterprises $(BENCH_SIZES) --years $(YEARS)
+	$(PY) bench/bench_airflow.py
 	$(PY) bench/bench_bi.py --users $(BI_USERS) --seconds $(BI_SECONDS)
 	$(PY) bench/bench_reasons.py
 	$(PY) bench/bench_gx_engine.py
