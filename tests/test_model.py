@@ -363,3 +363,18 @@ def test_the_card_compares_the_recipe_with_its_variants_on_the_same_folds(data):
     model = fit(frames(SCHEDULE.final[0], True), frames([SCHEDULE.final[1]], True), num_rounds=40)
     card = registry.model_card("m-test", model, {**metrics, "comparison": rows}, {})
     assert "| 不含周边企业特征 / without the neighbourhood features | 3 |" in card
+
+
+def test_a_frame_above_the_cap_is_the_same_uniform_sample_every_time(spark):
+    from models.dataset import sample_rows
+
+    rows = [(f"9111{i:014d}", date(2025, 1 + i % 12, 1), i % 7 == 0) for i in range(20_000)]
+    df = spark.createDataFrame(rows, "uscc string, as_of date, label boolean")
+    assert sample_rows(df, 20_000, 20_000) is df  # at or under the cap: whole
+    kept = sample_rows(df, 20_000, 5_000)
+    first = {(r.uscc, r.as_of) for r in kept.collect()}
+    assert 4_500 <= len(first) <= 5_500
+    again = sample_rows(df.repartition(7), 20_000, 5_000)  # other partitions, same rows
+    assert {(r.uscc, r.as_of) for r in again.collect()} == first
+    share = kept.where("label").count() / len(first)  # uniform: the label rate is kept
+    assert abs(share - 1 / 7) < 0.02

@@ -58,6 +58,8 @@ class ModelPolicy(BaseModel):
     inspectors: Inspectors = Field(default_factory=Inspectors)
     # the model card shows the recipe beside variants backtested on the same folds
     compare_recipes: bool = True
+    # a model frame (training or judging rows) of more rows is a uniform sample of this many
+    frame_max_rows: int = Field(500_000, ge=1000)
 
     @property
     def inspector_prior(self) -> float | None:
