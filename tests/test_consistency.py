@@ -88,7 +88,8 @@ def test_equal_inspectors_are_consistent_and_the_table_is_written(spark, setting
                       F.lit(None).cast(tables.RISK_SCORES.schema["reasons"].dataType).alias(
                           "reasons"),
                       F.lit(1).cast("long").alias("_features_version"),
-                      F.current_timestamp().alias("_scored_at")),
+                      F.current_timestamp().alias("_scored_at"),
+                      F.lit(None).cast("long").alias("_reasons_key")),
         tables.RISK_SCORES, settings,
     )  # fmt: skip
     build_consistency(spark, settings, period="month")
